@@ -1,0 +1,136 @@
+"""CI tokens kept in the warehouse state schema, encrypted under ``RDCRM_STATE_KEY``.
+
+Table ``rdcrm_credentials`` holds one row per CRM base URL: the Fernet ciphertext (AES-128-CBC
++ HMAC-SHA256, authenticated) of the token pair, and the sha256 fingerprint of the
+``RDCRM_REFRESH_TOKEN`` its rotation chain started from. Nothing else about the tokens is
+stored. The row is replaced by delete + insert in one transaction (portable: no MERGE).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+from contextlib import AbstractContextManager, nullcontext
+from typing import Any
+
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from dbt_rdcrm.auth.oauth import TokenSet
+from dbt_rdcrm.errors import AuthError
+from dbt_rdcrm.secrets import Secret
+
+TABLE = "rdcrm_credentials"
+MIN_KEY_LENGTH = 32
+_KDF_INFO = b"dbt-rdcrm rdcrm_credentials v1"
+
+
+class CredentialsUnreadable(AuthError):
+    """The stored row exists but does not decrypt under the current key."""
+
+    def __init__(self, table: str):
+        super().__init__(
+            f"the credentials stored in {table} do not decrypt with RDCRM_STATE_KEY "
+            "(was the key changed?)"
+        )
+        self.table = table
+
+
+def cipher_from_key(state_key: Secret) -> Fernet:
+    """Derive the Fernet key from ``RDCRM_STATE_KEY`` (any string of at least 32 characters)."""
+    raw = state_key.reveal().encode()
+    if len(raw) < MIN_KEY_LENGTH:
+        raise AuthError(
+            f"RDCRM_STATE_KEY is too short ({len(raw)} characters, at least {MIN_KEY_LENGTH}): "
+            "generate one with `openssl rand -base64 32`"
+        )
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO).derive(raw)
+    return Fernet(base64.urlsafe_b64encode(derived))
+
+
+class WarehouseSlot:
+    """The rotated tokens of one base URL, encrypted in ``<state schema>.rdcrm_credentials``.
+
+    There is no portable row lock, so :meth:`locked` is a no-op: a process that loses a
+    refresh race gets ``invalid_grant`` and re-reads the row (``race_rereads``).
+    """
+
+    race_rereads = 3
+
+    def __init__(
+        self,
+        warehouse: Any,
+        *,
+        database: str | None,
+        schema: str,
+        base_url: str,
+        cipher: Fernet,
+    ):
+        self._wh = warehouse
+        self._database = database
+        self._schema = schema
+        self._base_url = base_url
+        self._cipher = cipher
+        self._ready = False
+        self.table = warehouse.relation(database, schema, TABLE)
+
+    def locked(self) -> AbstractContextManager[None]:
+        return nullcontext()
+
+    def load(self) -> TokenSet | None:
+        self._ensure()
+        b = self._wh.binding_char
+        rows = self._wh.query(
+            f"select {self._col('ciphertext')} from {self.table} where {self._col('crm_scope')} = {b}",
+            [self._base_url],
+        )
+        if not rows:
+            return None
+        try:
+            plain = self._cipher.decrypt(str(rows[0][0]).encode())
+        except InvalidToken:
+            raise CredentialsUnreadable(self.table) from None
+        data = json.loads(plain)
+        if data.get("crm_scope") != self._base_url:
+            raise CredentialsUnreadable(self.table)
+        return TokenSet.from_json(data["tokens"])
+
+    def save(self, tokens: TokenSet) -> None:
+        self._ensure()
+        plain = json.dumps({"crm_scope": self._base_url, "tokens": tokens.to_json()})
+        ciphertext = self._cipher.encrypt(plain.encode()).decode()
+        b = self._wh.binding_char
+        scope = self._col("crm_scope")
+        columns = ", ".join(
+            self._col(c) for c in ("crm_scope", "lineage", "ciphertext", "updated_at")
+        )
+        self._wh.execute(f"delete from {self.table} where {scope} = {b}", [self._base_url])
+        self._wh.execute(
+            f"insert into {self.table} ({columns}) values ({b}, {b}, {b}, {b})",
+            [self._base_url, tokens.lineage, ciphertext, _utcnow()],
+        )
+        self._wh.commit()
+
+    def describe(self) -> str:
+        return f"warehouse table {self.table} (encrypted with RDCRM_STATE_KEY)"
+
+    def _ensure(self) -> None:
+        if self._ready:
+            return
+        s, t = self._wh.string_type, self._wh.timestamp_type
+        columns = f"{self._col('crm_scope')} {s}, {self._col('lineage')} {s}, "
+        columns += f"{self._col('ciphertext')} {s}, {self._col('updated_at')} {t}"
+        self._wh.create_schema(self._database, self._schema)
+        self._wh.execute(f"create table if not exists {self.table} ({columns})", [])
+        self._wh.commit()
+        self._ready = True
+
+    def _col(self, name: str) -> str:
+        quote = getattr(self._wh, "quote", None)
+        return quote(name) if quote else name
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)

@@ -1,0 +1,213 @@
+"""The ``dbt-rdcrm`` command line: parse flags, call the runner, map results to exit codes.
+
+Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import sys
+import traceback
+
+import click
+from rich.console import Console
+
+from dbt_rdcrm import __version__, runner
+from dbt_rdcrm.engine import SyncOptions
+from dbt_rdcrm.errors import RdcrmError
+from dbt_rdcrm.reporter import HumanReporter, JsonReporter, fan_out
+from dbt_rdcrm.secrets import redact
+from dbt_rdcrm.settings import resolve_paths
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+PLAIN_WIDTH = 200  # not a terminal (CI logs): wide enough that tables and lines never wrap
+
+
+def make_console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, highlight=False, width=PLAIN_WIDTH)
+    return console
+
+
+def _stderr_console() -> Console:
+    return make_console(stderr=True)
+
+
+def guarded(command):
+    """Turn every expected error into one clear line on stderr and its exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args, **kwargs):
+        try:
+            code = command(*args, **kwargs)
+        except RdcrmError as exc:
+            _stderr_console().print(
+                f"[red]error:[/red] {_escape(redact(str(exc)))}", soft_wrap=True
+            )
+            code = exc.exit_code
+        except KeyboardInterrupt:
+            _stderr_console().print("interrupted: state is committed up to the last checkpoint")
+            code = 130
+        except Exception as exc:  # the outer edge: anything else is a clean message, exit 2
+            if _is_warehouse_error(exc):
+                message = f"[red]error:[/red] {_escape(redact(str(exc)))}"
+            else:
+                message = (
+                    f"[red]internal error:[/red] {type(exc).__name__}: "
+                    f"{_escape(redact(str(exc)))[:500]}"
+                )
+                if os.environ.get("RDCRM_DEBUG"):
+                    message += "\n" + _escape(redact(traceback.format_exc()))
+            _stderr_console().print(message, soft_wrap=True)
+            code = EXIT_USAGE
+        sys.exit(code or EXIT_OK)
+
+    return wrapper
+
+
+def _escape(text: str) -> str:
+    from rich.markup import escape
+
+    return escape(text)
+
+
+def _is_warehouse_error(exc: Exception) -> bool:
+    return type(exc).__name__ == "WarehouseError" and type(exc).__module__.startswith("dbt_rdcrm")
+
+
+def project_options(f):
+    options = [
+        click.option(
+            "--project-dir",
+            envvar=None,
+            help="dbt project directory (default: $DBT_PROJECT_DIR or the current directory).",
+        ),
+        click.option(
+            "--profiles-dir",
+            help="Directory holding profiles.yml (default: "
+            "$DBT_PROFILES_DIR, the project directory, then ~/.dbt).",
+        ),
+        click.option("-t", "--target", help="dbt target from profiles.yml."),
+        click.option(
+            "--target-path",
+            help="dbt artifacts directory (default: $DBT_TARGET_PATH "
+            "or the project's target-path, 'target').",
+        ),
+        click.option(
+            "-s",
+            "--select",
+            "select",
+            multiple=True,
+            help="Models to sync: names, wildcards, tag:, path:, fqn, mode:.",
+        ),
+        click.option("--exclude", multiple=True, help="Models to leave out (same syntax)."),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
+def crm_options(f):
+    f = click.option(
+        "--rate-limit",
+        type=click.IntRange(min=0),
+        help="CRM requests per minute (default: $RDCRM_RATE_LIMIT, vars.rdcrm, 120; 0 = no limit).",
+    )(f)
+    return click.option(
+        "--base-url",
+        help="CRM v2 base URL (default: $RDCRM_BASE_URL, "
+        "vars.rdcrm.base_url, https://api.rd.services/crm/v2).",
+    )(f)
+
+
+def _invocation(kw) -> runner.Invocation:
+    paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
+    return runner.Invocation(
+        paths=paths,
+        selection=runner.Selection(tuple(kw["select"]), tuple(kw["exclude"])),
+        overrides=runner.CrmOverrides(kw.get("base_url"), kw.get("rate_limit")),
+    )
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="dbt-rdcrm")
+def main() -> None:
+    """Sync dbt models into RD Station CRM (contacts, deals, organizations)."""
+
+
+def _run(kw, dry_run: bool, command: str) -> int:
+    json_output = kw["output"] == "json"
+    console = make_console(stderr=json_output)
+    reporters = [HumanReporter(console)]
+    if json_output:
+        reporters.append(JsonReporter(sys.stdout))
+    options = SyncOptions(
+        dry_run=dry_run,
+        full_refresh=kw["full_refresh"],
+        retry_failed=kw["retry_failed"],
+        max_requests=kw["max_requests"],
+    )
+    result = runner.sync(_invocation(kw), options, fan_out(*reporters), command=command)
+    return result.exit_code
+
+
+def sync_flags(f):
+    f = click.option(
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        help="json: print the run results as one JSON document on stdout "
+        "(human output goes to stderr).",
+    )(f)
+    f = click.option(
+        "--max-requests",
+        type=click.IntRange(min=0),
+        help="Stop cleanly once this many CRM requests are spent; the next run continues.",
+    )(f)
+    f = click.option(
+        "--retry-failed",
+        is_flag=True,
+        help="Resend rows the CRM refused before even if they did not change.",
+    )(f)
+    f = click.option(
+        "--full-refresh",
+        is_flag=True,
+        help="Resend every row (updates for rows already in the CRM).",
+    )(f)
+    return crm_options(project_options(f))
+
+
+@main.command()
+@sync_flags
+@click.option("--dry-run", is_flag=True, help="Plan only: read rows and state, send nothing.")
+@guarded
+def sync(**kw) -> int:
+    """Sync the declared models to RD Station CRM (after `dbt build`)."""
+    dry_run = kw.pop("dry_run")
+    return _run(kw, dry_run, "plan" if dry_run else "sync")
+
+
+@main.command()
+@sync_flags
+@guarded
+def plan(**kw) -> int:
+    """What `sync` would do: counts, requests and ETA, without touching the CRM."""
+    return _run(kw, True, "plan")
+
+
+def _attach_subcommands() -> None:
+    from dbt_rdcrm.auth.cli import auth_group
+    from dbt_rdcrm.emulator.cli import emulator_command
+
+    main.add_command(emulator_command, "emulator")
+    main.add_command(auth_group, "auth")
+
+
+try:
+    _attach_subcommands()
+except ImportError:  # TEMPORARY while modules land
+    pass

@@ -1,0 +1,203 @@
+"""Read ``target/manifest.json`` (plain JSON, no dbt imports) into sync specs."""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbt_rdcrm.errors import ConfigError, Problem, UsageError
+from dbt_rdcrm.specs import Relation, SyncSpec, parse_sync
+
+SUPPORTED_SCHEMA_VERSIONS = range(10, 13)
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every declared sync in a project, plus models that declare one but cannot be read."""
+
+    specs: tuple[SyncSpec, ...]
+    unreadable: dict[str, str]  # model name -> why (disabled, ephemeral)
+    invocation_id: str | None = None
+
+    def by_name(self) -> dict[str, SyncSpec]:
+        return {spec.model: spec for spec in self.specs}
+
+
+def load_manifest(path: Path) -> dict:
+    """Read the manifest; a missing or unreadable file is a UsageError that says what to run."""
+    if not path.is_file():
+        raise UsageError(
+            f"no dbt manifest at {path}: run `dbt build` (or `dbt parse`) first, "
+            "or point --project-dir/--target-path at the project"
+        )
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise UsageError(f"cannot read dbt manifest {path}: {exc}") from None
+    version = str(data.get("metadata", {}).get("dbt_schema_version", ""))
+    number = version.rstrip("/").rsplit("/v", 1)[-1].removesuffix(".json")
+    if not number.isdigit() or int(number) not in SUPPORTED_SCHEMA_VERSIONS:
+        raise UsageError(
+            f"unsupported manifest schema {version or '(none)'} in {path}: "
+            "dbt-rdcrm reads manifests of dbt 1.8 to 1.11 (schema v10-v12)"
+        )
+    return data
+
+
+def _rdcrm_block(node: dict) -> object | None:
+    config_meta = (node.get("config") or {}).get("meta") or {}
+    if "rdcrm" in config_meta:
+        return config_meta["rdcrm"]
+    return (node.get("meta") or {}).get("rdcrm")
+
+
+def _column_tests(data: dict) -> dict[str, dict[str, set[str]]]:
+    """model unique_id -> column -> names of generic tests on it (unique, not_null, ...)."""
+    tests: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    for node in data.get("nodes", {}).values():
+        if node.get("resource_type") != "test":
+            continue
+        meta = node.get("test_metadata") or {}
+        attached = node.get("attached_node")
+        column = node.get("column_name") or (meta.get("kwargs") or {}).get("column_name")
+        if attached and column and meta.get("name"):
+            tests[attached][column.strip('"`').lower()].add(meta["name"])
+    return tests
+
+
+def specs_from_manifest(data: dict) -> Catalog:
+    """Every model with ``meta.rdcrm``; all config problems are raised together."""
+    problems: list[Problem] = []
+    specs: list[SyncSpec] = []
+    unreadable: dict[str, str] = {}
+    tests = _column_tests(data)
+    declared: set[str] = set()
+    for unique_id, node in sorted(data.get("nodes", {}).items()):
+        if node.get("resource_type") != "model":
+            continue
+        raw = _rdcrm_block(node)
+        if raw is None:
+            continue
+        name = node["name"]
+        declared.add(name)
+        path = f"models.{name}.config.meta.rdcrm"
+        if not node.get("relation_name"):
+            unreadable[name] = (
+                f"model {name} is ephemeral: it has no table or view to read; "
+                "materialize it as a table or view to sync it"
+            )
+            continue
+        spec, found = parse_sync(
+            name,
+            unique_id,
+            raw,
+            path,
+            relation=Relation(
+                node.get("database"),
+                node["schema"],
+                node.get("alias") or name,
+                node["relation_name"],
+            ),
+            tags=tuple(node.get("tags") or ()),
+            fqn=tuple(node.get("fqn") or ()),
+            original_file_path=node.get("original_file_path", ""),
+            tested_columns={col: frozenset(names) for col, names in tests[unique_id].items()},
+        )
+        problems += found
+        if spec is not None:
+            specs.append(spec)
+    for versions in (data.get("disabled") or {}).values():
+        for node in versions:
+            if node.get("resource_type") == "model" and _rdcrm_block(node) is not None:
+                unreadable.setdefault(node["name"], f"model {node['name']} is disabled in dbt")
+    problems += check_links(specs, invalid=declared - {s.model for s in specs})
+    if problems:
+        raise ConfigError(problems)
+    return Catalog(tuple(specs), unreadable, data.get("metadata", {}).get("invocation_id"))
+
+
+def check_links(specs: list[SyncSpec], invalid: set[str] = frozenset()) -> list[Problem]:
+    """Linked models must be declared syncs of the right mode, with a key of the same width."""
+    from dbt_rdcrm.fields import LINKABLE
+
+    by_name = {spec.model: spec for spec in specs}
+    problems = []
+    for spec in specs:
+        for source in spec.links:
+            target = by_name.get(source.link.model)
+            where = f"{source.path}.model"
+            if target is None and source.link.model in invalid:
+                continue  # its own problems are reported already
+            if target is None:
+                declared = ", ".join(sorted(by_name)) or "none"
+                problems.append(
+                    Problem(
+                        where,
+                        f"{source.link.model!r} is not a declared rdcrm "
+                        f"sync (declared: {declared})",
+                    )
+                )
+                continue
+            wanted = LINKABLE[spec.mode][source.field]
+            if target.mode is not wanted:
+                problems.append(
+                    Problem(
+                        where,
+                        f"{source.link.model!r} syncs {target.mode.value}, "
+                        f"but {source.field} needs a model in mode "
+                        f"{wanted.value}",
+                    )
+                )
+            elif len(target.key) != len(source.link.columns):
+                problems.append(
+                    Problem(
+                        f"{source.path}.column",
+                        f"{source.link.model!r} has a key "
+                        f"of {len(target.key)} column(s) ({', '.join(target.key)}), "
+                        f"got {len(source.link.columns)}",
+                    )
+                )
+    return problems
+
+
+def sync_order(specs: list[SyncSpec]) -> list[SyncSpec]:
+    """Parents before children (by links); a cycle is a config error naming its models."""
+    by_name = {spec.model: spec for spec in specs}
+    order: list[SyncSpec] = []
+    state: dict[str, str] = {}
+
+    def visit(spec: SyncSpec, trail: list[str]) -> None:
+        if state.get(spec.model) == "done":
+            return
+        if state.get(spec.model) == "visiting":
+            cycle = " -> ".join([*trail[trail.index(spec.model) :], spec.model])
+            raise ConfigError(
+                [
+                    Problem(
+                        f"models.{spec.model}.config.meta.rdcrm.links",
+                        f"links form a cycle: {cycle}",
+                    )
+                ]
+            )
+        state[spec.model] = "visiting"
+        for source in spec.links:
+            parent = by_name.get(source.link.model)
+            if parent is not None and parent.model != spec.model:
+                visit(parent, [*trail, spec.model])
+            elif parent is not None:
+                raise ConfigError(
+                    [
+                        Problem(
+                            f"{source.path}.model",
+                            f"links form a cycle: {spec.model} -> {spec.model}",
+                        )
+                    ]
+                )
+        state[spec.model] = "done"
+        order.append(spec)
+
+    for spec in sorted(specs, key=lambda s: s.model):
+        visit(spec, [])
+    return order

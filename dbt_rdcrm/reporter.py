@@ -1,0 +1,209 @@
+"""Render engine events for people (rich progress + summary table) and machines (JSON)."""
+
+from __future__ import annotations
+
+import json
+from typing import IO
+
+from rich import box
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from dbt_rdcrm.events import (
+    Event,
+    ModelFinished,
+    ModelStarted,
+    Notice,
+    RowDone,
+    RunFinished,
+    RunStarted,
+)
+from dbt_rdcrm.results import ModelResult, Outcome, RunResult
+from dbt_rdcrm.secrets import redact
+
+FAILURES_SHOWN = 10
+SUMMARY_OUTCOMES = (
+    Outcome.CREATED,
+    Outcome.UPDATED,
+    Outcome.UNCHANGED,
+    Outcome.WAITING,
+    Outcome.REJECTED,
+    Outcome.FAILED,
+    Outcome.SKIPPED,
+)
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
+
+
+def summary_table(result: RunResult, plain: bool) -> Table:
+    title = "dbt-rdcrm plan" if result.dry_run else "dbt-rdcrm sync"
+    table = Table(
+        title=title,
+        box=box.ASCII if plain else box.SIMPLE_HEAVY,
+        title_justify="left",
+        show_footer=len(result.models) > 1,
+    )
+    totals = result.totals()
+    table.add_column("model", footer="total")
+    table.add_column("mode")
+    table.add_column("status")
+    table.add_column("read", justify="right", footer=str(totals["rows_read"]))
+    for outcome in SUMMARY_OUTCOMES:
+        table.add_column(outcome.value, justify="right", footer=str(totals[outcome.value]))
+    requests_key = "planned_requests" if result.dry_run else "requests"
+    table.add_column("requests", justify="right", footer=str(totals[requests_key]))
+    table.add_column("time", justify="right", footer=_duration(result.elapsed))
+    for m in result.models:
+        table.add_row(
+            m.model,
+            m.mode,
+            m.status,
+            str(m.rows_read),
+            *(str(m.counts.get(o, 0)) for o in SUMMARY_OUTCOMES),
+            str(m.planned_requests if result.dry_run else m.requests),
+            _duration(m.duration),
+        )
+    return table
+
+
+def failure_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
+    """The first rows that did not go through, with their key (or position) and reason."""
+    lines = []
+    for m in result.models:
+        if m.error:
+            lines.append(f"{m.model}: {m.error}")
+        for issue in m.issues:
+            status = f" [HTTP {issue.http_status}]" if issue.http_status else ""
+            lines.append(f"{m.model} {issue.label}: {issue.outcome.value}{status}: {issue.reason}")
+    shown = [redact(line) for line in lines[:limit]]
+    hidden = (
+        sum(m.issue_total for m in result.models)
+        + sum(1 for m in result.models if m.error)
+        - len(shown)
+    )
+    if hidden > 0:
+        shown.append(f"... and {hidden} more (see target/rdcrm_run_results.json)")
+    return shown
+
+
+class HumanReporter:
+    """Progress while running (on a terminal), then the summary table and first failures."""
+
+    def __init__(self, console: Console):
+        self.console = console
+        self.plain = not console.is_terminal or console.no_color
+        self.progress: Progress | None = None
+        self.tasks: dict[str, TaskID] = {}
+        self.position = 0
+        self.total_models = 0
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunStarted):
+            self.total_models = len(event.models)
+            verb = "Planning" if event.dry_run else "Syncing"
+            self.console.print(f"{verb} {len(event.models)} model(s) to RD Station CRM")
+            if not self.plain:
+                self.progress = Progress(
+                    TextColumn("{task.description}"),
+                    BarColumn(),
+                    MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"),
+                    TimeElapsedColumn(),
+                    TextColumn("eta"),
+                    TimeRemainingColumn(),
+                    console=self.console,
+                    transient=True,
+                )
+                self.progress.start()
+        elif isinstance(event, ModelStarted):
+            self.position += 1
+            line = (
+                f"{self.position} of {self.total_models} START {event.model} ({event.mode}): "
+                f"{event.to_process} row(s) to process, {event.unchanged} unchanged"
+            )
+            self._print(escape(line))
+            if self.progress is not None:
+                self.tasks[event.model] = self.progress.add_task(
+                    event.model, total=event.to_process, rate=""
+                )
+        elif isinstance(event, RowDone) and self.progress is not None:
+            task_id = self.tasks.get(event.model)
+            if task_id is not None:
+                self.progress.advance(task_id)
+                task = self.progress.tasks[task_id]
+                speed = task.speed
+                rate = f"{speed * 60:.0f} rows/min" if speed else ""
+                self.progress.update(task_id, rate=rate)
+        elif isinstance(event, Notice):
+            prefix = f"{event.model}: " if event.model else ""
+            self._print("[yellow]warning[/yellow] " + escape(redact(prefix + event.message)))
+        elif isinstance(event, ModelFinished):
+            self._model_done(event.result)
+        elif isinstance(event, RunFinished):
+            self._run_done(event.result)
+
+    def _print(self, text: str) -> None:
+        (self.progress.console if self.progress is not None else self.console).print(text)
+
+    def _model_done(self, m: ModelResult) -> None:
+        if self.progress is not None and m.model in self.tasks:
+            self.progress.remove_task(self.tasks.pop(m.model))
+        counts = ", ".join(
+            f"{m.counts.get(o, 0)} {o.value}" for o in SUMMARY_OUTCOMES if m.counts.get(o, 0)
+        )
+        word = {"success": "OK", "failed": "FAIL", "error": "ERROR"}[m.status]
+        line = (
+            f"{self.position} of {self.total_models} {word} {m.model}: {counts or 'no rows'}"
+            f" ({m.requests} requests, {_duration(m.duration)})"
+        )
+        self._print(escape(line))
+
+    def _run_done(self, result: RunResult) -> None:
+        if self.progress is not None:
+            self.progress.stop()
+            self.progress = None
+        self.console.print()
+        self.console.print(summary_table(result, self.plain))
+        for notice in result.notices:
+            self.console.print(escape(redact(notice)))
+        failures = failure_lines(result)
+        if failures:
+            self.console.print("\nRows that did not go through:")
+            for line in failures:
+                self.console.print("  " + escape(line), soft_wrap=True)
+
+
+class JsonReporter:
+    """Prints one JSON document (the run results) when the run finishes."""
+
+    def __init__(self, stream: IO[str]):
+        self.stream = stream
+
+    def __call__(self, event: Event) -> None:
+        if isinstance(event, RunFinished):
+            self.stream.write(json.dumps(event.result.to_dict(), indent=2) + "\n")
+            self.stream.flush()
+
+
+def fan_out(*reporters):
+    def emit(event: Event) -> None:
+        for reporter in reporters:
+            reporter(event)
+
+    return emit

@@ -1,0 +1,161 @@
+"""What a run did: per-row outcomes tallied per model. Partial success is data, not control flow."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+
+from dbt_rdcrm import __version__
+from dbt_rdcrm.secrets import redact
+
+MAX_ISSUES_KEPT = 200
+RESULTS_FILE = "rdcrm_run_results.json"
+SCHEMA_VERSION = 1
+
+
+class Outcome(str, Enum):
+    CREATED = "created"
+    UPDATED = "updated"
+    UNCHANGED = "unchanged"
+    WAITING = "waiting"  # a linked parent has no CRM id yet
+    REJECTED = "rejected"  # invalid locally, never sent
+    FAILED = "failed"  # refused by the CRM, or network/server trouble
+    SKIPPED = "skipped"  # not attempted: the model stopped early (failure or request budget)
+
+
+PROBLEM_OUTCOMES = (Outcome.REJECTED, Outcome.FAILED)
+
+
+@dataclass(frozen=True)
+class RowIssue:
+    """A row that did not go through, identified by key (or position), never by content."""
+
+    outcome: Outcome
+    reason: str
+    key: str | None = None
+    row_number: int | None = None
+    http_status: int | None = None
+    field: str | None = None
+
+    @property
+    def label(self) -> str:
+        return f"key {self.key}" if self.key is not None else f"row {self.row_number}"
+
+    def to_dict(self) -> dict:
+        return {
+            "outcome": self.outcome.value,
+            "key": self.key,
+            "row_number": self.row_number,
+            "http_status": self.http_status,
+            "field": self.field,
+            "reason": redact(self.reason),
+        }
+
+
+@dataclass
+class ModelResult:
+    model: str
+    unique_id: str
+    mode: str
+    counts: Counter = field(default_factory=Counter)
+    requests: int = 0
+    planned_requests: int = 0
+    duration: float = 0.0
+    status: str = "success"  # success | failed | error
+    error: str | None = None
+    stopped: str | None = None  # why rows were skipped, if they were
+    issues: list[RowIssue] = field(default_factory=list)
+    issue_total: int = 0
+
+    @property
+    def rows_read(self) -> int:
+        return sum(self.counts.values())
+
+    def count(self, outcome: Outcome, n: int = 1) -> None:
+        self.counts[outcome] += n
+
+    def add_issue(self, issue: RowIssue) -> None:
+        self.issue_total += 1
+        if len(self.issues) < MAX_ISSUES_KEPT:
+            self.issues.append(issue)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "unique_id": self.unique_id,
+            "mode": self.mode,
+            "status": self.status,
+            "rows_read": self.rows_read,
+            "counts": {o.value: self.counts.get(o, 0) for o in Outcome},
+            "requests": self.requests,
+            "planned_requests": self.planned_requests,
+            "duration_s": round(self.duration, 3),
+            "error": redact(self.error) if self.error else None,
+            "stopped": self.stopped,
+            "issues_total": self.issue_total,
+            "issues": [i.to_dict() for i in self.issues],
+        }
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    command: str
+    invocation_id: str | None
+    generated_at: str
+    base_url: str
+    rate_limit: int
+    dry_run: bool = False
+    models: list[ModelResult] = field(default_factory=list)
+    elapsed: float = 0.0
+    notices: list[str] = field(default_factory=list)
+
+    @property
+    def success(self) -> bool:
+        return all(m.status == "success" for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success else 1
+
+    def to_dict(self) -> dict:
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "dbt_rdcrm_version": __version__,
+            "command": self.command,
+            "run_id": self.run_id,
+            "invocation_id": self.invocation_id,
+            "generated_at": self.generated_at,
+            "base_url": self.base_url,
+            "rate_limit_per_minute": self.rate_limit,
+            "dry_run": self.dry_run,
+            "success": self.success,
+            "elapsed_s": round(self.elapsed, 3),
+            "totals": self.totals(),
+            "notices": [redact(n) for n in self.notices],
+            "models": [m.to_dict() for m in self.models],
+        }
+
+    def totals(self) -> dict:
+        total: Counter = Counter()
+        for m in self.models:
+            total.update(m.counts)
+        return {
+            "rows_read": sum(total.values()),
+            "requests": sum(m.requests for m in self.models),
+            "planned_requests": sum(m.planned_requests for m in self.models),
+            **{o.value: total.get(o, 0) for o in Outcome},
+        }
+
+
+def write_results(result: RunResult, target_path: Path) -> Path:
+    """Write ``target/rdcrm_run_results.json`` atomically; returns its path."""
+    target_path.mkdir(parents=True, exist_ok=True)
+    path = target_path / RESULTS_FILE
+    temp = path.with_suffix(".json.tmp")
+    temp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+    temp.replace(path)
+    return path

@@ -1,0 +1,145 @@
+"""The composition root: manifest + warehouse + state + CRM client + reporter, for one command."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import requests
+
+from dbt_rdcrm.crm import CrmClient
+from dbt_rdcrm.engine import SyncOptions, resolve_columns, run_sync
+from dbt_rdcrm.errors import UsageError
+from dbt_rdcrm.events import Emit
+from dbt_rdcrm.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
+from dbt_rdcrm.ratelimit import RateLimiter
+from dbt_rdcrm.results import RunResult, write_results
+from dbt_rdcrm.selection import select
+from dbt_rdcrm.settings import ProjectPaths, Settings, resolve_settings
+from dbt_rdcrm.specs import SyncSpec
+from dbt_rdcrm.state import StateConfig, StateStore
+
+
+@dataclass(frozen=True)
+class Selection:
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CrmOverrides:
+    base_url: str | None = None
+    rate_limit: int | None = None
+
+
+@dataclass
+class Invocation:
+    """Everything one command needs, resolved from flags and environment."""
+
+    paths: ProjectPaths
+    selection: Selection = Selection()
+    overrides: CrmOverrides = CrmOverrides()
+    env: Mapping[str, str] = field(default_factory=lambda: dict(os.environ))
+
+
+def load_catalog(paths: ProjectPaths) -> Catalog:
+    return specs_from_manifest(load_manifest(paths.target_path / "manifest.json"))
+
+
+def selected_specs(catalog: Catalog, selection: Selection) -> list[SyncSpec]:
+    """The selected syncs in dependency order; selecting an unreadable model is an error."""
+    chosen = select(catalog.specs, selection.include, selection.exclude)
+    if selection.include:
+        for name, why in sorted(catalog.unreadable.items()):
+            if any(name == sel for sel_arg in selection.include for sel in sel_arg.split()):
+                raise UsageError(why)
+    return sync_order(chosen)
+
+
+def connect(paths: ProjectPaths):
+    from dbt_rdcrm.warehouse import Warehouse
+
+    return Warehouse.connect(paths.project_dir, paths.profiles_dir, paths.target)
+
+
+def state_store(warehouse, settings: Settings) -> StateStore:
+    config = StateConfig(
+        settings.state_database or warehouse.database,
+        settings.state_schema,
+        settings.id_map_table,
+        settings.sync_log_table,
+    )
+    return StateStore(warehouse, config, scope=settings.base_url)
+
+
+def sync(
+    invocation: Invocation,
+    options: SyncOptions,
+    emit: Emit,
+    *,
+    command: str = "sync",
+    session: requests.Session | None = None,
+) -> RunResult:
+    """Run ``dbt-rdcrm sync`` (or its dry run) end to end and write the run results."""
+    catalog = load_catalog(invocation.paths)
+    specs = selected_specs(catalog, invocation.selection)
+    with connect(invocation.paths) as warehouse:
+        settings = resolve_settings(
+            warehouse.project_vars,
+            invocation.env,
+            warehouse.schema,
+            base_url=invocation.overrides.base_url,
+            rate_limit=invocation.overrides.rate_limit,
+        )
+        columns = resolve_columns(specs, warehouse)
+        store = state_store(warehouse, settings)
+        client = None
+        if options.dry_run:
+            store.read_only_empty = not store.exists()
+        else:
+            session = session or requests.Session()
+            tokens = _token_provider(settings, invocation.env, session, warehouse)
+            store.ensure()
+            client = CrmClient(
+                settings.base_url, tokens, RateLimiter(settings.rate_limit), session=session
+            )
+        result = run_sync(
+            specs,
+            columns,
+            store,
+            client,
+            options,
+            emit=emit,
+            command=command,
+            base_url=settings.base_url,
+            rate_limit=settings.rate_limit,
+            invocation_id=catalog.invocation_id,
+            clock=time.monotonic,
+        )
+        if not specs:
+            result.notices.append("nothing selected: no model with meta.rdcrm matched")
+    write_results(result, invocation.paths.target_path)
+    return result
+
+
+def _token_provider(settings: Settings, env: Mapping[str, str], session, warehouse):
+    from dbt_rdcrm import auth
+
+    resolve = getattr(auth, "resolve_token_provider", None)
+    if resolve is None:  # until the OAuth module lands: a plain access token only
+        from dbt_rdcrm.errors import AuthError
+
+        token = env.get("RDCRM_ACCESS_TOKEN")
+        if not token:
+            raise AuthError("no RD Station CRM credentials: set RDCRM_ACCESS_TOKEN")
+        return auth.StaticTokenProvider(token)
+    return resolve(
+        settings.base_url,
+        env,
+        session,
+        warehouse=warehouse,
+        state_database=settings.state_database or warehouse.database,
+        state_schema=settings.state_schema,
+    )

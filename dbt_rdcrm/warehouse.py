@@ -1,0 +1,393 @@
+"""The warehouse, reached through dbt's own adapter for the project's profile and target.
+
+This module and :mod:`dbt_rdcrm.dbt_project` are the only ones that import dbt; they import it
+lazily, so importing them is cheap. Everything else sees :class:`Warehouse`.
+
+Connections and transactions belong to threads, as in dbt: each thread that calls a method
+gets its own connection (opened on first use) and its own transaction. On one thread's
+connection, a stream must be consumed (or abandoned) before anything else runs there: on
+DuckDB the connection has a single cursor, so another query would silently end the stream.
+A stream resumed after that raises ``RuntimeError`` instead of losing rows.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Callable, Hashable, Iterator, Sequence
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from dbt.adapters.base import BaseAdapter
+    from dbt.adapters.base.relation import BaseRelation
+    from dbt.adapters.contracts.connection import Connection
+    from dbt.config.runtime import RuntimeConfig
+
+_CONNECTION_NAME = "dbt_rdcrm"
+# Adapters whose connection handle is a psycopg2 connection. Its default cursor buffers a
+# whole result client-side, so streams use a named (server-side) cursor. And commits go
+# through the driver: the adapter commits with a COMMIT statement that psycopg2 does not see,
+# after which psycopg2 never begins another transaction and every statement autocommits
+# (rollback() would then discard nothing).
+_PSYCOPG2_ADAPTERS = frozenset({"postgres"})
+_cursor_names = (f"dbt_rdcrm_stream_{n}" for n in itertools.count(1))
+
+
+class WarehouseError(Exception):
+    """A problem the user must fix (bad profile, unreachable database, failing SQL).
+
+    ``str()`` is one line naming the target (or the path) concerned.
+    """
+
+
+@dataclass(frozen=True)
+class ColumnInfo:
+    name: str
+    data_type: str  # as the warehouse reports it, e.g. "VARCHAR", "integer", "DATE"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Consecutive rows of a stream; never empty."""
+
+    columns: list[str]
+    rows: list[tuple]
+
+
+class Warehouse:
+    """One dbt target of one dbt project. Create with :meth:`connect`; close when done."""
+
+    adapter_type: str
+    target_name: str
+    profile_name: str
+    database: str | None
+    schema: str
+    project_vars: dict[str, Any]
+    target_path: Path
+    binding_char: str
+    string_type: str
+    timestamp_type: str
+    integer_type: str
+    invocation_id: str | None
+
+    def __init__(self, config: RuntimeConfig, adapter: BaseAdapter, project_dir: Path) -> None:
+        """Use :meth:`connect`."""
+        from dbt_common.invocation import get_invocation_id
+
+        from dbt_rdcrm.dbt_project import project_vars
+
+        self._config = config
+        self._adapter = adapter
+        self._env = dict(os.environ)
+        # Per thread: how many operations have started on its connection; a stream remembers
+        # the count it started with and refuses to go on once it changed.
+        self._operations: dict[Hashable, int] = {}
+        self.adapter_type = config.credentials.type
+        self.target_name = config.target_name
+        self.profile_name = config.profile_name
+        self.database = config.credentials.database
+        self.schema = config.credentials.schema
+        self.target_path = project_dir / config.target_path
+        column = adapter.Column
+        self.string_type = column.translate_type("string")
+        self.timestamp_type = column.translate_type("timestamp")
+        self.integer_type = column.translate_type("integer")
+        self.invocation_id = get_invocation_id()
+        with self._errors("reading the project's vars"):
+            self.project_vars = project_vars(config)
+        with self._errors("connecting"):
+            self._use().handle  # noqa: B018 - the handle opens the connection
+        self.binding_char = self._macro("get_binding_char")  # needs an open connection on DuckDB
+
+    @classmethod
+    def connect(
+        cls,
+        project_dir: Path,
+        profiles_dir: Path | None = None,
+        target: str | None = None,
+        threads_hint: int | None = None,
+    ) -> Warehouse:
+        """Load the project's profile and target like dbt, register the adapter and open a
+        connection (so bad credentials and unreachable databases fail here).
+
+        Closes the connections of any ``Warehouse`` connected before in this process.
+        """
+        from click import ClickException
+        from dbt.cli.exceptions import DbtUsageException
+        from dbt_common.exceptions import DbtBaseException
+
+        from dbt_rdcrm import dbt_project
+
+        project_dir = Path(project_dir).expanduser().resolve()
+        if not (project_dir / "dbt_project.yml").is_file():
+            raise WarehouseError(f"no dbt_project.yml in {project_dir}")
+        profiles_dir = dbt_project.find_profiles_dir(project_dir, profiles_dir)
+        if not (profiles_dir / "profiles.yml").is_file():
+            raise WarehouseError(
+                f"no profiles.yml in {profiles_dir} (set --profiles-dir or DBT_PROFILES_DIR)"
+            )
+        try:
+            config = dbt_project.load_runtime_config(
+                project_dir, profiles_dir, target, threads_hint
+            )
+            adapter = dbt_project.register_adapter(config)
+        except (DbtBaseException, DbtUsageException, ClickException) as exc:
+            raise WarehouseError(
+                f"cannot load the dbt profile from {profiles_dir / 'profiles.yml'}"
+                f" for {project_dir}: {_one_line(exc)}"
+            ) from exc
+        return cls(config, adapter, project_dir)
+
+    def quote(self, identifier: str) -> str:
+        return self._adapter.quote(identifier)
+
+    def relation(self, database: str | None, schema: str, identifier: str) -> str:
+        """The relation as SQL, quoted as the project's quoting config says."""
+        return str(self._relation(database, schema, identifier))
+
+    def get_columns(
+        self, database: str | None, schema: str, identifier: str
+    ) -> list[ColumnInfo] | None:
+        """Columns of a table or view, in order; None if it does not exist.
+
+        ``database`` None means the target's database.
+        """
+        with self._reading(f"reading the columns of {schema}.{identifier}"):
+            found = self._adapter.get_relation(database or self.database, schema, identifier)
+            columns = [] if found is None else self._adapter.get_columns_in_relation(found)
+        return None if found is None else [ColumnInfo(c.name, c.dtype) for c in columns]
+
+    def stream(
+        self, sql: str, bindings: Sequence[Any] | None = None, chunk_size: int = 10_000
+    ) -> Iterator[Chunk]:
+        """Run a query now and return its rows in chunks of up to ``chunk_size``, fetched as
+        they are consumed, so memory does not grow with the result.
+
+        Nothing else may run on this thread's connection until the stream is exhausted or
+        abandoned; a stream resumed after that raises ``RuntimeError``.
+        """
+        connection = self._use()
+        thread = self._thread()
+        began = not connection.transaction_open
+        connections = self._adapter.connections
+        with self._errors("starting a query"):
+            if self.adapter_type not in _PSYCOPG2_ADAPTERS:
+                _, cursor = connections.add_query(
+                    self._with_comment(sql), auto_begin=False, bindings=bindings
+                )
+                # On DuckDB this is the connection's only cursor: closing it would close the
+                # connection.
+                return self._chunks(cursor, chunk_size, thread, finish=None)
+            # A named cursor keeps the rows on the server until fetched.
+            handle = connection.handle
+            with connections.exception_handler(sql):
+                cursor = handle.cursor(name=next(_cursor_names), withhold=handle.autocommit)
+                cursor.execute(self._with_comment(sql), bindings)
+
+        def finish() -> None:
+            with connections.exception_handler(sql):
+                cursor.close()
+            if began:
+                self._commit(connection)
+
+        return self._chunks(cursor, chunk_size, thread, finish)
+
+    def query(self, sql: str, bindings: Sequence[Any] | None = None) -> list[tuple]:
+        """All rows of a small result."""
+        connections = self._adapter.connections
+        with self._reading("running a query"):
+            _, cursor = connections.add_query(
+                self._with_comment(sql), auto_begin=False, bindings=bindings
+            )
+            with connections.exception_handler(sql):
+                rows = cursor.fetchall()
+        return rows
+
+    def execute(self, sql: str, bindings: Sequence[Any] | None = None) -> None:
+        """Run a statement inside this thread's transaction (begun if needed), uncommitted.
+
+        With bindings on Postgres, a literal ``%`` in the SQL must be written ``%%``.
+        """
+        self._use()
+        connections = self._adapter.connections
+        auto_begin = not getattr(connections, "disable_transactions", False)
+        with self._errors("running a statement"):
+            connections.add_query(self._with_comment(sql), auto_begin=auto_begin, bindings=bindings)
+
+    def commit(self) -> None:
+        """Commit this thread's transaction, if one is open."""
+        connection = self._use()
+        with self._errors("committing"):
+            self._commit(connection)
+
+    def rollback(self) -> None:
+        """Discard this thread's uncommitted work."""
+        connection = self._use()
+        with self._errors("rolling back"):
+            if self.adapter_type in _PSYCOPG2_ADAPTERS:
+                with self._adapter.connections.exception_handler("ROLLBACK"):
+                    connection.handle.rollback()
+                connection.transaction_open = False
+            else:
+                self._adapter.connections.rollback_if_open()
+
+    def create_schema(self, database: str | None, schema: str) -> None:
+        """Create the schema if it does not exist (``database`` None: the target's).
+
+        Like dbt's, this commits this thread's transaction.
+        """
+        connection = self._use()
+        relation = self._relation(database or self.database, schema, None)
+        with self._errors(f"creating schema {relation}"):
+            self._adapter.execute_macro("create_schema", kwargs={"relation": relation})
+            self._commit(connection)
+
+    def hash_expr(self, text_expr: str) -> str:
+        """SQL for the lowercase hex md5 of a string expression (dbt's ``hash`` macro)."""
+        return self._macro("hash", field=text_expr)
+
+    def cast_text(self, expr: str) -> str:
+        return f"cast({expr} as {self.string_type})"
+
+    def close(self) -> None:
+        """Close every thread's connection, rolling back uncommitted work."""
+        with self._errors("closing connections"):
+            self._adapter.cleanup_connections()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Warehouse {self._where}>"
+
+    @property
+    def _where(self) -> str:
+        return f"target '{self.target_name}' of profile '{self.profile_name}' ({self.adapter_type})"
+
+    def _thread(self) -> Hashable:
+        return self._adapter.connections.get_thread_identifier()
+
+    def _use(self) -> Connection:
+        """This thread's connection, for a new operation (which ends any open stream on it)."""
+        from dbt_common.context import set_invocation_context, try_get_invocation_context
+
+        if try_get_invocation_context() is None:  # a thread other than the one that connected
+            set_invocation_context(self._env)
+        thread = self._thread()
+        self._operations[thread] = self._operations.get(thread, 0) + 1
+        return self._adapter.acquire_connection(_CONNECTION_NAME)
+
+    def _relation(self, database: str | None, schema: str, identifier: str | None) -> BaseRelation:
+        return self._adapter.Relation.create(
+            database=database,
+            schema=schema,
+            identifier=identifier,
+            quote_policy=self._config.quoting,
+        )
+
+    def _with_comment(self, sql: str) -> str:
+        """The SQL with the project's query comment, as dbt sends its own queries."""
+        header = self._adapter.connections.query_header
+        return sql if header is None else header.add(sql)
+
+    def _macro(self, name: str, **kwargs: Any) -> str:
+        with self._errors(f"rendering the {name} macro"):
+            return str(self._adapter.execute_macro(name, kwargs=kwargs)).strip()
+
+    def _commit(self, connection: Connection) -> None:
+        if self.adapter_type in _PSYCOPG2_ADAPTERS:
+            with self._adapter.connections.exception_handler("COMMIT"):
+                connection.handle.commit()
+            connection.transaction_open = False
+        elif connection.transaction_open:
+            self._adapter.connections.commit()
+
+    def _chunks(
+        self,
+        cursor: Any,
+        chunk_size: int,
+        thread: Hashable,
+        finish: Callable[[], None] | None,
+    ) -> Iterator[Chunk]:
+        started = self._operations[thread]
+        columns: list[str] = []
+        try:
+            while True:
+                if self._operations[thread] != started:
+                    raise RuntimeError(
+                        "stream resumed after another operation ran on this thread's "
+                        "connection; consume a stream before running anything else"
+                    )
+                with self._errors("reading rows"):
+                    rows = self._fetch(cursor, chunk_size)
+                if not rows:
+                    return
+                if not columns:
+                    columns = [description[0] for description in cursor.description]
+                yield Chunk(columns, rows)
+        finally:
+            # Touch the connection only if nothing else has used it since the stream started.
+            if finish is not None and self._operations[thread] == started:
+                with self._errors("ending a query"):
+                    finish()
+
+    def _fetch(self, cursor: Any, size: int) -> list[tuple]:
+        with self._adapter.connections.exception_handler("fetch"):
+            return cursor.fetchmany(size)
+
+    @contextmanager
+    def _reading(self, action: str) -> Iterator[Connection]:
+        """This thread's connection for reads: a transaction they begin is ended after them,
+        so no connection sits idle in a transaction holding a snapshot."""
+        connection = self._use()
+        began = not connection.transaction_open
+        with self._errors(action):
+            yield connection
+            if began:
+                self._commit(connection)
+
+    @contextmanager
+    def _errors(self, action: str) -> Iterator[None]:
+        """Turn dbt's exceptions (which wrap the database driver's) into WarehouseError."""
+        from dbt_common.exceptions import DbtBaseException
+
+        try:
+            yield
+        except DbtBaseException as exc:
+            self._end_aborted_transaction()
+            raise WarehouseError(f"{self._where}: {action} failed: {_one_line(exc)}") from exc
+
+    def _end_aborted_transaction(self) -> None:
+        """After a failed statement, psycopg2 holds an aborted transaction, even one the adapter
+        did not know it had begun; roll it back so the connection stays usable."""
+        if self.adapter_type not in _PSYCOPG2_ADAPTERS:
+            return
+        import psycopg2
+        from psycopg2.extensions import TRANSACTION_STATUS_INERROR
+
+        connection = self._adapter.connections.get_if_exists()
+        if connection is None or connection.state != "open":
+            return
+        if connection.handle.get_transaction_status() == TRANSACTION_STATUS_INERROR:
+            with suppress(psycopg2.Error):
+                connection.handle.rollback()
+            connection.transaction_open = False
+
+
+def _one_line(exc: BaseException) -> str:
+    message = getattr(exc, "msg", None)
+    if not isinstance(message, str):
+        message = str(exc)
+    return " ".join(message.split())

@@ -1,0 +1,2 @@
+select company_code, company_name, company_website, cnpj
+from {{ ref('raw_organizations') }}

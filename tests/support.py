@@ -1,0 +1,128 @@
+"""Helpers for end-to-end tests: a built copy of a dbt project, run through the real CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from click.testing import CliRunner
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLE = REPO / "sample_project"
+DBT = str(Path(sys.executable).parent / "dbt")
+CLI = str(Path(sys.executable).parent / "dbt-rdcrm")
+QUIET_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+
+
+@dataclass
+class Run:
+    exit_code: int
+    stdout: str
+    stderr: str
+    results: dict | None
+
+    @property
+    def output(self) -> str:
+        return self.stdout + self.stderr
+
+    def model(self, name: str) -> dict:
+        return next(m for m in self.results["models"] if m["model"] == name)
+
+    def counts(self, name: str) -> dict:
+        return self.model(name)["counts"]
+
+
+class Project:
+    """A dbt project in a temporary directory, built, with its warehouse."""
+
+    def __init__(self, path: Path, env: dict[str, str]):
+        self.path = path
+        self.env = dict(env)
+
+    @property
+    def db(self) -> Path:
+        return Path(self.env["RDCRM_SAMPLE_DB"])
+
+    @property
+    def results_file(self) -> Path:
+        return self.path / "target" / "rdcrm_run_results.json"
+
+    @property
+    def manifest_file(self) -> Path:
+        return self.path / "target" / "manifest.json"
+
+    def sql(self, statement: str, params: list | None = None) -> list[tuple]:
+        """Run SQL on the DuckDB file directly (no other connection may be open)."""
+        with duckdb.connect(str(self.db)) as connection:
+            cursor = connection.execute(statement, params or [])
+            return cursor.fetchall() if cursor.description else []
+
+    def dbt(self, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([DBT, *args, "--project-dir", str(self.path), "--profiles-dir",
+                               str(self.path)], env={**os.environ, **self.env, **QUIET_DBT},
+                              capture_output=True, text=True, cwd=self.path, check=False)
+
+    def _results(self, before: float | None) -> dict | None:
+        if not self.results_file.is_file():
+            return None
+        if before is not None and self.results_file.stat().st_mtime_ns <= before:
+            return None
+        return json.loads(self.results_file.read_text())
+
+    def _mtime(self) -> float | None:
+        return self.results_file.stat().st_mtime_ns if self.results_file.is_file() else None
+
+    def cli(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        """Run ``dbt-rdcrm`` in-process through click, as a user would on the command line."""
+        before = self._mtime()
+        runner = CliRunner()
+        from dbt_rdcrm.cli import main
+
+        full_env = {**self.env, **(env or {})}
+        result = runner.invoke(main, [*args, "--project-dir", str(self.path)], env=full_env,
+                               catch_exceptions=False)
+        return Run(result.exit_code, result.stdout, result.stderr, self._results(before))
+
+    def sync(self, *args: str, env: dict[str, str] | None = None) -> Run:
+        return self.cli("sync", *args, env=env)
+
+    def subprocess(self, *args: str, env: dict[str, str] | None = None,
+                   timeout: float = 120) -> Run:
+        """Run ``dbt-rdcrm`` as a separate process (for exit codes, tracebacks, kills)."""
+        before = self._mtime()
+        done = subprocess.run([CLI, *args, "--project-dir", str(self.path)],
+                              env={**os.environ, **self.env, **(env or {})},
+                              capture_output=True, text=True, timeout=timeout, check=False)
+        return Run(done.returncode, done.stdout, done.stderr, self._results(before))
+
+    def edit_manifest(self, model: str, rdcrm: object) -> None:
+        """Replace a model's meta.rdcrm in target/manifest.json (as a YAML edit + dbt parse would)."""
+        data = json.loads(self.manifest_file.read_text())
+        node = data["nodes"][f"model.rdcrm_sample.{model}"]
+        node["config"]["meta"]["rdcrm"] = rdcrm
+        node["meta"]["rdcrm"] = rdcrm
+        self.manifest_file.write_text(json.dumps(data))
+
+
+def build_sample(destination: Path) -> Project:
+    """Copy the sample project and `dbt build` it into its own DuckDB file."""
+    shutil.copytree(SAMPLE, destination, ignore=shutil.ignore_patterns(
+        "target", "logs", "*.duckdb", "*.wal", ".emulator*"))
+    project = Project(destination, {"RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
+                                    "DBT_PROFILES_DIR": str(destination)})
+    done = project.dbt("build")
+    assert done.returncode == 0, done.stdout + done.stderr
+    return project
+
+
+def copy_project(template: Project, destination: Path) -> Project:
+    shutil.copytree(template.path, destination)
+    return Project(destination, {**template.env,
+                                 "RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
+                                 "DBT_PROFILES_DIR": str(destination)})

@@ -1,0 +1,158 @@
+"""dbt projects on real warehouses: a DuckDB file, and the PostgreSQL server on 127.0.0.1:5432.
+
+``duckdb_project`` and ``postgres_project`` each yield a project directory whose profiles.yml
+(target ``dev``) points at the database. Without a reachable PostgreSQL server the postgres
+fixtures skip, unless ``RDCRM_REQUIRE_POSTGRES=1`` (set in CI), which turns the skip into a
+failure. Every PostgreSQL test of a session works in schemas named after ``postgres_schema``,
+all dropped at the end of the session.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "test"}
+PROFILE = "rdcrm_test"
+# Environment that changes how dbt resolves a project; tests set what they need.
+DBT_ENV_VARS = (
+    "DBT_PROFILES_DIR",
+    "DBT_PROJECT_DIR",
+    "DBT_TARGET",
+    "DBT_TARGET_PATH",
+    "DBT_PROFILE",
+)
+
+
+def write_project(
+    project_dir: Path,
+    outputs: dict[str, dict[str, Any]],
+    *,
+    profiles_dir: Path | None = None,
+    project_extra: dict[str, Any] | None = None,
+) -> Path:
+    """Write dbt_project.yml, and profiles.yml (default target: the first output) into
+    ``profiles_dir`` (default: the project directory). Returns the project directory."""
+    project_dir.mkdir(parents=True, exist_ok=True)
+    project = {"name": "rdcrm_test", "version": "1.0", "profile": PROFILE}
+    (project_dir / "dbt_project.yml").write_text(
+        yaml.safe_dump({**project, **(project_extra or {})})
+    )
+    profiles_dir = profiles_dir or project_dir
+    profiles_dir.mkdir(parents=True, exist_ok=True)
+    profile = {PROFILE: {"target": next(iter(outputs)), "outputs": outputs}}
+    (profiles_dir / "profiles.yml").write_text(yaml.safe_dump(profile))
+    return project_dir
+
+
+def duckdb_output(path: Path | str) -> dict[str, Any]:
+    return {"type": "duckdb", "path": str(path), "schema": "main", "threads": 1}
+
+
+def postgres_output(schema: str, **overrides: Any) -> dict[str, Any]:
+    return {
+        "type": "postgres",
+        "host": POSTGRES["host"],
+        "port": POSTGRES["port"],
+        "user": POSTGRES["user"],
+        "password": "",
+        "dbname": POSTGRES["dbname"],
+        "schema": schema,
+        "threads": 1,
+        **overrides,
+    }
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL server cannot be used, or None if it can."""
+    try:
+        import psycopg2
+    except ImportError:
+        return "psycopg2 is not installed (pip install dbt-postgres)"
+    try:
+        psycopg2.connect(**POSTGRES, connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        detail = " ".join(str(exc).split())
+        return f"no PostgreSQL server at {POSTGRES['host']}:{POSTGRES['port']}: {detail}"
+    return None
+
+
+def require_postgres() -> None:
+    """Skip the test without a server; fail it instead when RDCRM_REQUIRE_POSTGRES=1."""
+    reason = postgres_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("RDCRM_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (RDCRM_REQUIRE_POSTGRES=1 requires one)", pytrace=False)
+    pytest.skip(reason)
+
+
+def _postgres_autocommit(sql: str, *params: Any) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(**POSTGRES)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+@pytest.fixture(scope="session")
+def postgres_schema() -> Iterator[str]:
+    """A schema unique to this test session; it and every schema whose name starts with it
+    are dropped afterwards."""
+    require_postgres()
+    schema = f"rdcrm_test_{secrets.token_hex(4)}"
+    _postgres_autocommit(f'create schema "{schema}"')
+    yield schema
+    names = _postgres_autocommit(
+        "select nspname from pg_namespace where nspname like %s", schema.replace("_", r"\_") + "%"
+    )
+    for (name,) in names:
+        _postgres_autocommit(f'drop schema "{name}" cascade')
+
+
+class Projects:
+    """The project writers above, for test modules (which cannot import this conftest)."""
+
+    write = staticmethod(write_project)
+    duckdb = staticmethod(duckdb_output)
+    postgres = staticmethod(postgres_output)
+
+
+@pytest.fixture(scope="session")
+def projects() -> type[Projects]:
+    return Projects
+
+
+@pytest.fixture(autouse=True)
+def _no_dbt_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in DBT_ENV_VARS:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def duckdb_project(tmp_path: Path) -> Path:
+    return write_project(
+        tmp_path / "duckdb_project", {"dev": duckdb_output(tmp_path / "warehouse.duckdb")}
+    )
+
+
+@pytest.fixture
+def postgres_project(tmp_path: Path, postgres_schema: str) -> Path:
+    return write_project(tmp_path / "postgres_project", {"dev": postgres_output(postgres_schema)})
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def any_project(request: pytest.FixtureRequest) -> Path:
+    """The same test on each warehouse."""
+    return request.getfixturevalue(f"{request.param}_project")
