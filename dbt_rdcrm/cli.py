@@ -207,7 +207,4 @@ def _attach_subcommands() -> None:
     main.add_command(auth_group, "auth")
 
 
-try:
-    _attach_subcommands()
-except ImportError:  # TEMPORARY while modules land
-    pass
+_attach_subcommands()

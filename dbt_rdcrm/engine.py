@@ -31,6 +31,7 @@ class SyncOptions:
     full_refresh: bool = False
     retry_failed: bool = False
     max_requests: int | None = None
+    show: int = 0  # dry run: keep the first N payloads per operation for `plan --show`
     checkpoint_rows: int = 50
     checkpoint_seconds: float = 5.0
 
@@ -168,6 +169,10 @@ class ModelSync:
         if decision.action is Action.REFUSED_BEFORE:
             return self._finish(row, Outcome.FAILED, decision.reason)
         if self.options.dry_run:
+            operation = "update" if decision.action is Action.UPDATE else "create"
+            self.result.add_sample(
+                operation, row.key, decision.crm_id, decision.data, self.options.show
+            )
             outcome = Outcome.UPDATED if decision.action is Action.UPDATE else Outcome.CREATED
             return self._finish(row, outcome, None, issue=False, log=False)
         try:

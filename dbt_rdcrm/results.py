@@ -69,6 +69,7 @@ class ModelResult:
     stopped: str | None = None  # why rows were skipped, if they were
     issues: list[RowIssue] = field(default_factory=list)
     issue_total: int = 0
+    samples: dict[str, list[dict]] = field(default_factory=dict)  # plan --show: op -> payloads
 
     @property
     def rows_read(self) -> int:
@@ -81,6 +82,13 @@ class ModelResult:
         self.issue_total += 1
         if len(self.issues) < MAX_ISSUES_KEPT:
             self.issues.append(issue)
+
+    def add_sample(
+        self, operation: str, key: str | None, crm_id: str | None, data: dict | None, limit: int
+    ) -> None:
+        kept = self.samples.setdefault(operation, [])
+        if len(kept) < limit:
+            kept.append({"key": key, "crm_id": crm_id, "data": data})
 
     def to_dict(self) -> dict:
         return {

@@ -103,7 +103,11 @@ def sync(
             tokens = _token_provider(settings, invocation.env, session, warehouse)
             store.ensure()
             client = CrmClient(
-                settings.base_url, tokens, RateLimiter(settings.rate_limit), session=session
+                settings.base_url,
+                tokens,
+                RateLimiter(settings.rate_limit),
+                session=session,
+                max_attempts=settings.max_attempts,
             )
         result = run_sync(
             specs,

@@ -15,6 +15,7 @@ from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 VAR_KEYS = (
     "base_url",
     "rate_limit",
+    "max_attempts",
     "state_schema",
     "state_database",
     "id_map_table",
@@ -22,6 +23,7 @@ VAR_KEYS = (
 )
 SECRET_VAR_KEYS = ("access_token", "refresh_token", "client_secret", "token")
 DEFAULT_RATE_LIMIT = 120
+DEFAULT_MAX_ATTEMPTS = 5
 
 
 @dataclass(frozen=True)
@@ -40,6 +42,7 @@ class Settings:
     state_schema: str
     id_map_table: str
     sync_log_table: str
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
 def _read_project_file(project_dir: Path) -> dict:
@@ -107,24 +110,21 @@ def resolve_settings(
                 Problem(f"vars.rdcrm.{key}", f"unknown key, expected one of {', '.join(VAR_KEYS)}")
             )
     url = base_url or env.get("RDCRM_BASE_URL") or raw.get("base_url") or DEFAULT_BASE_URL
-    limit_value = (
-        rate_limit
-        if rate_limit is not None
-        else (env.get("RDCRM_RATE_LIMIT") or raw.get("rate_limit", DEFAULT_RATE_LIMIT))
+    flag = str(rate_limit) if rate_limit is not None else None
+    limit = _whole_number(
+        flag or env.get("RDCRM_RATE_LIMIT") or raw.get("rate_limit", DEFAULT_RATE_LIMIT),
+        "rate_limit",
+        "a whole number of requests per minute (0 = no limit)",
+        0,
+        problems,
     )
-    try:
-        limit = int(limit_value)
-        if limit < 0:
-            raise ValueError
-    except (TypeError, ValueError):
-        problems.append(
-            Problem(
-                "vars.rdcrm.rate_limit",
-                f"got {limit_value!r}, expected a "
-                "whole number of requests per minute (0 = no limit)",
-            )
-        )
-        limit = DEFAULT_RATE_LIMIT
+    attempts = _whole_number(
+        env.get("RDCRM_MAX_ATTEMPTS") or raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
+        "max_attempts",
+        "a whole number of tries per request, at least 1",
+        1,
+        problems,
+    )
     names = {}
     for key, default in (
         ("state_schema", f"{target_schema}_rdcrm"),
@@ -141,9 +141,23 @@ def resolve_settings(
         raise ConfigError(problems)
     return Settings(
         base_url=check_base_url(str(url)),
-        rate_limit=limit,
+        rate_limit=limit if limit is not None else DEFAULT_RATE_LIMIT,
+        max_attempts=attempts if attempts is not None else DEFAULT_MAX_ATTEMPTS,
         state_database=str(database) if database else None,
         state_schema=names["state_schema"],
         id_map_table=names["id_map_table"],
         sync_log_table=names["sync_log_table"],
     )
+
+
+def _whole_number(
+    value: object, key: str, expected: str, least: int, problems: list[Problem]
+) -> int | None:
+    try:
+        number = int(str(value))
+    except ValueError:
+        number = None
+    if number is None or number < least:
+        problems.append(Problem(f"vars.rdcrm.{key}", f"got {value!r}, expected {expected}"))
+        return None
+    return number

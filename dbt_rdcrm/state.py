@@ -247,9 +247,11 @@ class StateStore:
         extra = "".join(", " + c for c in link_cols)
         sql = f"""
 with src as (
-    select {select}, {key} as r_key from {spec.relation.rendered}
+    select {select} from {spec.relation.rendered}
+), keyed as (
+    select src.*, {key} as r_key from src
 ), counted as (
-    select src.*, count(*) over (partition by r_key) as r_key_count from src
+    select keyed.*, count(*) over (partition by r_key) as r_key_count from keyed
 ), joined as (
     select counted.*, {state_cols}{extra}
     from counted

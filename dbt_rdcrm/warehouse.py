@@ -13,7 +13,6 @@ A stream resumed after that raises ``RuntimeError`` instead of losing rows.
 from __future__ import annotations
 
 import itertools
-import os
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -82,7 +81,6 @@ class Warehouse:
 
         self._config = config
         self._adapter = adapter
-        self._env = dict(os.environ)
         # Per thread: how many operations have started on its connection; a stream remembers
         # the count it started with and refuses to go on once it changed.
         self._operations: dict[Hashable, int] = {}
@@ -281,10 +279,6 @@ class Warehouse:
 
     def _use(self) -> Connection:
         """This thread's connection, for a new operation (which ends any open stream on it)."""
-        from dbt_common.context import set_invocation_context, try_get_invocation_context
-
-        if try_get_invocation_context() is None:  # a thread other than the one that connected
-            set_invocation_context(self._env)
         thread = self._thread()
         self._operations[thread] = self._operations.get(thread, 0) + 1
         return self._adapter.acquire_connection(_CONNECTION_NAME)
@@ -322,6 +316,7 @@ class Warehouse:
         finish: Callable[[], None] | None,
     ) -> Iterator[Chunk]:
         started = self._operations[thread]
+        connections = self._adapter.connections
         columns: list[str] = []
         try:
             while True:
@@ -330,8 +325,8 @@ class Warehouse:
                         "stream resumed after another operation ran on this thread's "
                         "connection; consume a stream before running anything else"
                     )
-                with self._errors("reading rows"):
-                    rows = self._fetch(cursor, chunk_size)
+                with self._errors("reading rows"), connections.exception_handler("fetch"):
+                    rows = cursor.fetchmany(chunk_size)
                 if not rows:
                     return
                 if not columns:
@@ -342,10 +337,6 @@ class Warehouse:
             if finish is not None and self._operations[thread] == started:
                 with self._errors("ending a query"):
                     finish()
-
-    def _fetch(self, cursor: Any, size: int) -> list[tuple]:
-        with self._adapter.connections.exception_handler("fetch"):
-            return cursor.fetchmany(size)
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[Connection]:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
-from support import Project, build_sample, copy_project
+from support import Project, build_sample, copy_project, postgres_sql, require_postgres
 
 from dbt_rdcrm.emulator import Emulator
 
@@ -25,6 +27,32 @@ def sample_template(tmp_path_factory) -> Project:
 def sample(sample_template, tmp_path, emulator) -> Project:
     """A private, built copy of the sample project, pointed at this test's emulator."""
     project = copy_project(sample_template, tmp_path / "sample_project")
-    project.env.update({"RDCRM_BASE_URL": emulator.base_url,
-                        "RDCRM_ACCESS_TOKEN": "emulator-token"})
+    project.env.update(
+        {"RDCRM_BASE_URL": emulator.base_url, "RDCRM_ACCESS_TOKEN": "emulator-token"}
+    )
     return project
+
+
+@pytest.fixture(scope="session")
+def postgres_prefix():
+    """A schema prefix unique to this session; every schema starting with it is dropped after."""
+    require_postgres()
+    prefix = f"rdcrm_e2e_{secrets.token_hex(3)}"
+    yield prefix
+    names = postgres_sql(
+        "select nspname from pg_namespace where nspname like %s", [prefix.replace("_", r"\_") + "%"]
+    )
+    for (name,) in names:
+        postgres_sql(f'drop schema "{name}" cascade')
+
+
+@pytest.fixture(params=["duckdb", "postgres"])
+def project(request, tmp_path, emulator) -> Project:
+    """The built sample project on each real warehouse, pointed at this test's emulator."""
+    if request.param == "duckdb":
+        built = copy_project(request.getfixturevalue("sample_template"), tmp_path / "sample")
+    else:
+        prefix = request.getfixturevalue("postgres_prefix")
+        built = build_sample(tmp_path / "sample", pg_schema=f"{prefix}_{secrets.token_hex(3)}")
+    built.env.update({"RDCRM_BASE_URL": emulator.base_url, "RDCRM_ACCESS_TOKEN": "emulator-token"})
+    return built

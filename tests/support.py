@@ -18,6 +18,60 @@ SAMPLE = REPO / "sample_project"
 DBT = str(Path(sys.executable).parent / "dbt")
 CLI = str(Path(sys.executable).parent / "dbt-rdcrm")
 QUIET_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "test"}
+
+
+def postgres_unavailable() -> str | None:
+    """Why the PostgreSQL server cannot be used, or None if it can."""
+    try:
+        import psycopg2
+    except ImportError:
+        return "psycopg2 is not installed (pip install -e '.[dev]')"
+    try:
+        psycopg2.connect(**POSTGRES, connect_timeout=3).close()
+    except psycopg2.OperationalError as exc:
+        return f"no PostgreSQL server at {POSTGRES['host']}:{POSTGRES['port']}: {exc}".strip()
+    return None
+
+
+def require_postgres() -> None:
+    """Skip without a server; fail instead when RDCRM_REQUIRE_POSTGRES=1 (as in CI)."""
+    import pytest
+
+    reason = postgres_unavailable()
+    if reason is None:
+        return
+    if os.environ.get("RDCRM_REQUIRE_POSTGRES") == "1":
+        pytest.fail(f"{reason} (RDCRM_REQUIRE_POSTGRES=1 requires one)", pytrace=False)
+    pytest.skip(reason)
+
+
+def postgres_sql(statement: str, params: list | None = None) -> list[tuple]:
+    import psycopg2
+
+    connection = psycopg2.connect(**POSTGRES)
+    connection.autocommit = True
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute(statement, params or None)
+            return cursor.fetchall() if cursor.description else []
+    finally:
+        connection.close()
+
+
+POSTGRES_PROFILE = """rdcrm_sample:
+  target: dev
+  outputs:
+    dev:
+      type: postgres
+      host: 127.0.0.1
+      port: 5432
+      user: root
+      password: ""
+      dbname: test
+      schema: {schema}
+      threads: 1
+"""
 
 
 @dataclass
@@ -41,9 +95,22 @@ class Run:
 class Project:
     """A dbt project in a temporary directory, built, with its warehouse."""
 
-    def __init__(self, path: Path, env: dict[str, str]):
+    def __init__(self, path: Path, env: dict[str, str], pg_schema: str | None = None):
         self.path = path
         self.env = dict(env)
+        self.pg_schema = pg_schema
+
+    @property
+    def kind(self) -> str:
+        return "postgres" if self.pg_schema else "duckdb"
+
+    def table(self, name: str) -> str:
+        """A model's table, qualified for direct SQL."""
+        return f'"{self.pg_schema}".{name}' if self.pg_schema else f"main.{name}"
+
+    @property
+    def state_schema(self) -> str:
+        return f"{self.pg_schema or 'main'}_rdcrm"
 
     @property
     def db(self) -> Path:
@@ -58,15 +125,22 @@ class Project:
         return self.path / "target" / "manifest.json"
 
     def sql(self, statement: str, params: list | None = None) -> list[tuple]:
-        """Run SQL on the DuckDB file directly (no other connection may be open)."""
+        """Run SQL on the warehouse directly (DuckDB: no other connection may be open)."""
+        if self.pg_schema:
+            return postgres_sql(statement.replace("?", "%s"), params)
         with duckdb.connect(str(self.db)) as connection:
             cursor = connection.execute(statement, params or [])
             return cursor.fetchall() if cursor.description else []
 
     def dbt(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([DBT, *args, "--project-dir", str(self.path), "--profiles-dir",
-                               str(self.path)], env={**os.environ, **self.env, **QUIET_DBT},
-                              capture_output=True, text=True, cwd=self.path, check=False)
+        return subprocess.run(
+            [DBT, *args, "--project-dir", str(self.path), "--profiles-dir", str(self.path)],
+            env={**os.environ, **self.env, **QUIET_DBT},
+            capture_output=True,
+            text=True,
+            cwd=self.path,
+            check=False,
+        )
 
     def _results(self, before: float | None) -> dict | None:
         if not self.results_file.is_file():
@@ -85,20 +159,27 @@ class Project:
         from dbt_rdcrm.cli import main
 
         full_env = {**self.env, **(env or {})}
-        result = runner.invoke(main, [*args, "--project-dir", str(self.path)], env=full_env,
-                               catch_exceptions=False)
+        result = runner.invoke(
+            main, [*args, "--project-dir", str(self.path)], env=full_env, catch_exceptions=False
+        )
         return Run(result.exit_code, result.stdout, result.stderr, self._results(before))
 
     def sync(self, *args: str, env: dict[str, str] | None = None) -> Run:
         return self.cli("sync", *args, env=env)
 
-    def subprocess(self, *args: str, env: dict[str, str] | None = None,
-                   timeout: float = 120) -> Run:
+    def subprocess(
+        self, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    ) -> Run:
         """Run ``dbt-rdcrm`` as a separate process (for exit codes, tracebacks, kills)."""
         before = self._mtime()
-        done = subprocess.run([CLI, *args, "--project-dir", str(self.path)],
-                              env={**os.environ, **self.env, **(env or {})},
-                              capture_output=True, text=True, timeout=timeout, check=False)
+        done = subprocess.run(
+            [CLI, *args, "--project-dir", str(self.path)],
+            env={**os.environ, **self.env, **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
         return Run(done.returncode, done.stdout, done.stderr, self._results(before))
 
     def edit_manifest(self, model: str, rdcrm: object) -> None:
@@ -110,12 +191,24 @@ class Project:
         self.manifest_file.write_text(json.dumps(data))
 
 
-def build_sample(destination: Path) -> Project:
-    """Copy the sample project and `dbt build` it into its own DuckDB file."""
-    shutil.copytree(SAMPLE, destination, ignore=shutil.ignore_patterns(
-        "target", "logs", "*.duckdb", "*.wal", ".emulator*"))
-    project = Project(destination, {"RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
-                                    "DBT_PROFILES_DIR": str(destination)})
+def build_sample(destination: Path, pg_schema: str | None = None) -> Project:
+    """Copy the sample project and `dbt build` it into its own DuckDB file, or into a
+    PostgreSQL schema when ``pg_schema`` is given."""
+    shutil.copytree(
+        SAMPLE,
+        destination,
+        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.wal", ".emulator*"),
+    )
+    if pg_schema:
+        (destination / "profiles.yml").write_text(POSTGRES_PROFILE.format(schema=pg_schema))
+    project = Project(
+        destination,
+        {
+            "RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
+            "DBT_PROFILES_DIR": str(destination),
+        },
+        pg_schema,
+    )
     done = project.dbt("build")
     assert done.returncode == 0, done.stdout + done.stderr
     return project
@@ -123,6 +216,12 @@ def build_sample(destination: Path) -> Project:
 
 def copy_project(template: Project, destination: Path) -> Project:
     shutil.copytree(template.path, destination)
-    return Project(destination, {**template.env,
-                                 "RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
-                                 "DBT_PROFILES_DIR": str(destination)})
+    return Project(
+        destination,
+        {
+            **template.env,
+            "RDCRM_SAMPLE_DB": str(destination / "sample.duckdb"),
+            "DBT_PROFILES_DIR": str(destination),
+        },
+        template.pg_schema,
+    )

@@ -122,8 +122,9 @@ class SeededSlot:
         try:
             stored = self._inner.load()
         except CredentialsUnreadable as exc:
-            if str(exc) not in self.warnings:
-                self.warnings.append(f"{exc}; starting again from RDCRM_REFRESH_TOKEN")
+            warning = f"{exc}; starting again from RDCRM_REFRESH_TOKEN"
+            if warning not in self.warnings:
+                self.warnings.append(warning)
             return None
         return stored if stored is not None and stored.lineage == self.lineage else None
 

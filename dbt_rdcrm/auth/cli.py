@@ -42,6 +42,11 @@ def _say(text: str) -> None:
     click.echo(redact(text))
 
 
+def _tell(text: str) -> None:
+    """Messages of ``login --ci``, whose standard output carries only the token."""
+    click.echo(redact(text), err=True)
+
+
 def _clean_exit(command: F) -> F:
     """Our errors become one redacted line on stderr and their exit code (2 for auth)."""
 
@@ -50,7 +55,7 @@ def _clean_exit(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except RdcrmError as exc:
-            click.echo(f"Error: {redact(str(exc))}", err=True)
+            click.echo(f"error: {redact(str(exc))}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]
@@ -91,6 +96,12 @@ def auth_group() -> None:
 )
 @click.option("--paste", is_flag=True, help="Paste the redirect address (or code) instead.")
 @click.option(
+    "--ci",
+    is_flag=True,
+    help="Make a separate login for CI: print its refresh token (for RDCRM_REFRESH_TOKEN) "
+    "on standard output, messages on standard error; store nothing.",
+)
+@click.option(
     "--timeout",
     type=click.FloatRange(min=1),
     default=LOGIN_TIMEOUT,
@@ -107,11 +118,14 @@ def login_command(
     authorize_url: str | None,
     no_browser: bool,
     paste: bool,
+    ci: bool,
     timeout: float,
 ) -> None:
     """Authorize dbt-rdcrm in the browser and store the tokens (0600, in your config dir)."""
     base_url = normalize_base_url(base_url)
-    client_id = (client_id or "").strip() or click.prompt("RD Station app client id").strip()
+    client_id = (client_id or "").strip() or click.prompt(
+        "RD Station app client id", err=True
+    ).strip()
     secret = _client_secret(client_secret_stdin)
     request = LoginRequest(
         base_url=base_url,
@@ -122,15 +136,23 @@ def login_command(
         paste=paste,
         timeout=timeout,
     )
-    store = TokenStore.default(os.environ)
-    run_login(
+    store = None if ci else TokenStore.default(os.environ)
+    login = run_login(
         request,
         session=_session(),
         store=store,
-        show=_say,
+        show=_tell if ci else _say,
         open_url=webbrowser.open,
-        read_paste=lambda: click.prompt("Redirect address or code", hide_input=True),
+        read_paste=lambda: click.prompt("Redirect address or code", err=True),
     )
+    if store is None:
+        _tell(
+            "Set the line below as the CI secret RDCRM_REFRESH_TOKEN (with RDCRM_CLIENT_ID and "
+            "RDCRM_CLIENT_SECRET). It is shown once and not stored here; keep this login for "
+            "CI only."
+        )
+        click.echo(login.tokens.refresh_token.reveal())
+        return
     _say(f"Logged in to {base_url}; credentials stored in {store.path}.")
     stored_only = {k: v for k, v in os.environ.items() if k not in ENV_OVERRIDES}
     _say(collect_status(base_url, stored_only, _session()).render())
@@ -139,6 +161,8 @@ def login_command(
 
 
 def _client_secret(from_stdin: bool) -> Secret:
+    """From standard input, RDCRM_CLIENT_SECRET or a hidden prompt: never a flag's value,
+    which would land in shell history and process listings."""
     if from_stdin:
         value = sys.stdin.readline().strip()
         if not value:
@@ -147,7 +171,7 @@ def _client_secret(from_stdin: bool) -> Secret:
     value = os.environ.get("RDCRM_CLIENT_SECRET", "").strip()
     if value:
         return Secret(value)
-    return Secret(click.prompt("RD Station app client secret", hide_input=True).strip())
+    return Secret(click.prompt("RD Station app client secret", hide_input=True, err=True).strip())
 
 
 @auth_group.command("status")

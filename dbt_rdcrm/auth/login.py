@@ -75,16 +75,16 @@ class LoopbackReceiver:
             raise AuthError(f"cannot receive the redirect on {redirect_uri!r}: use --paste")
         host = "::1" if parts.hostname == "::1" else "127.0.0.1"
         self._path = parts.path or "/"
-        self._state = state
         self._results: queue.Queue[_Outcome] = queue.Queue()
         self._verdicts: queue.Queue[bool] = queue.Queue()
         handler = _handler_class(self._path, state, self._results, self._verdicts)
         server_class = _IPv6Server if host == "::1" else http.server.HTTPServer
         try:
-            self._server = server_class((host, parts.port or 80), handler)
+            port = parts.port if parts.port is not None else 80
+            self._server = server_class((host, port), handler)
         except OSError as exc:
             raise AuthError(
-                f"cannot listen on {host} port {parts.port} for the login redirect "
+                f"cannot listen on {host} port {port} for the login redirect "
                 f"({exc.strerror}): pass --redirect-port or --redirect-uri (it must match a "
                 "redirect URI registered in the RD Station app)"
             ) from None
@@ -109,7 +109,7 @@ class LoopbackReceiver:
             outcome = self._results.get(timeout=timeout)
         except queue.Empty:
             raise AuthError(
-                f"no login redirect arrived within {int(timeout)} seconds. "
+                f"no login redirect arrived within {timeout:g} seconds. "
                 "Run `dbt-rdcrm auth login` again (or use --paste)."
             ) from None
         if outcome.error is not None:
@@ -220,13 +220,18 @@ def run_login(
     request: LoginRequest,
     *,
     session: requests.Session,
-    store: TokenStore,
+    store: TokenStore | None,
     show: Callable[[str], None],
     open_url: Callable[[str], bool],
     read_paste: Callable[[], str],
     clock: Callable[[], float] = time.time,
 ) -> StoredLogin:
-    """Authorize in the browser, exchange the code, store the login; return what was stored."""
+    """Authorize in the browser, exchange the code, store the login; return the login.
+
+    With ``store`` None nothing is stored (a login made for CI, whose refresh token the user
+    puts in a CI secret: it must not be shared with a local login, or each would kill the
+    other's token on refresh).
+    """
     token_url = token_url_for(request.base_url)
     require_secure_url(request.base_url, "the CRM base URL")
     require_secure_url(token_url, "the token endpoint")
@@ -260,7 +265,7 @@ def run_login(
 def _exchange_and_store(
     request: LoginRequest,
     session: requests.Session,
-    store: TokenStore,
+    store: TokenStore | None,
     token_url: str,
     code: Secret,
     redirect_uri: str,
@@ -282,7 +287,8 @@ def _exchange_and_store(
         client_secret=request.client.client_secret,
         logged_in_at=clock(),
     )
-    store.put(request.base_url, login)
+    if store is not None:
+        store.put(request.base_url, login)
     return login
 
 

@@ -228,4 +228,6 @@ def _endpoint_error(
         )
     else:
         message = f"the RD Station token endpoint {token_url} answered {status}: {error or detail}"
+        if status == 429 or status >= 500:
+            message += "; the stored login is unchanged, try again later"
     return TokenEndpointError(message, token_url=token_url, status=status, error=error)

@@ -62,11 +62,15 @@ def collect_status(
         if provider is None:
             raise AuthError(f"not logged in to {base_url}: {NO_CREDENTIALS}")
         report.add("source", provider.describe())
-    if provider is not None:
-        _check_crm(report, base_url, provider, session)
+        login = store.get(base_url)
+        if login is not None and login.client_id:
+            report.add("client id", login.client_id)
+    check = _check_crm(report, base_url, provider, session) if provider is not None else None
     tokens = _stored_tokens(base_url, creds, store)
     if tokens is not None:
         _token_lines(report, tokens, clock())
+    if check is not None:
+        report.add("CRM check", check)
     others = sorted(url for url in store.logins() if url != base_url)
     if others:
         report.add("other logins", ", ".join(others))
@@ -124,12 +128,14 @@ def _token_lines(report: StatusReport, tokens: TokenSet, now: float) -> None:
     if tokens.issued_at is not None:
         age = now - tokens.issued_at
         dies = _utc(tokens.issued_at + REFRESH_TOKEN_IDLE_LIFETIME)
-        report.add("refresh token", f"issued {_span(age)} ago; expires unused at {dies}")
+        issued = "just now" if age < 60 else f"{_span(age)} ago"
+        report.add("refresh token", f"issued {issued}; expires if unused by {dies}")
 
 
 def _check_crm(
     report: StatusReport, base_url: str, provider: TokenProvider, session: requests.Session
-) -> None:
+) -> str:
+    """One cheap authenticated call (refreshing once after a 401); the line to show."""
     token = provider.access_token()
     status = _get_users(session, base_url, token.reveal())
     if status == 401:
@@ -137,17 +143,16 @@ def _check_crm(
         status = _get_users(session, base_url, token.reveal())
     if status is None:
         report.reachable = False
-        report.add("CRM check", f"could not reach {base_url}")
-    elif status == 401:
+        return f"could not reach {base_url}"
+    if status == 401:
         raise AuthError(
             f"the CRM at {base_url} refuses these credentials (401, {provider.describe()}). "
             "Run `dbt-rdcrm auth login` again."
         )
-    elif 200 <= status < 300:
-        report.add("CRM check", "credentials accepted")
-    else:
-        report.reachable = False
-        report.add("CRM check", f"the CRM answered {status}")
+    if 200 <= status < 300:
+        return "credentials accepted"
+    report.reachable = False
+    return f"the CRM answered {status}"
 
 
 def _get_users(session: requests.Session, base_url: str, token: str) -> int | None:

@@ -109,15 +109,10 @@ class TokenStore:
 
     def get(self, base_url: str) -> StoredLogin | None:
         entry = self._read().get(normalize_base_url(base_url))
-        if entry is None:
-            return None
-        try:
-            return StoredLogin.from_json(entry)
-        except (KeyError, TypeError, ValueError):
-            raise self._unreadable("an entry has missing or invalid fields") from None
+        return None if entry is None else self._parse(entry)
 
     def logins(self) -> dict[str, StoredLogin]:
-        return {url: StoredLogin.from_json(entry) for url, entry in self._read().items()}
+        return {url: self._parse(entry) for url, entry in self._read().items()}
 
     def put(self, base_url: str, login: StoredLogin) -> None:
         with self.lock():
@@ -171,6 +166,12 @@ class TokenStore:
         if not isinstance(logins, dict):
             raise self._unreadable("no 'logins' object")
         return logins
+
+    def _parse(self, entry: dict[str, Any]) -> StoredLogin:
+        try:
+            return StoredLogin.from_json(entry)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise self._unreadable("an entry has missing or invalid fields") from None
 
     def _write(self, logins: dict[str, dict[str, Any]]) -> None:
         self._ensure_dir()

@@ -20,7 +20,8 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dbt_rdcrm.auth.oauth import TokenSet
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.secrets import Secret, redact
+from dbt_rdcrm.warehouse import WarehouseError
 
 TABLE = "rdcrm_credentials"
 MIN_KEY_LENGTH = 32
@@ -80,12 +81,15 @@ class WarehouseSlot:
         return nullcontext()
 
     def load(self) -> TokenSet | None:
-        self._ensure()
         b = self._wh.binding_char
-        rows = self._wh.query(
-            f"select {self._col('ciphertext')} from {self.table} where {self._col('crm_scope')} = {b}",
-            [self._base_url],
-        )
+        sql = f"select {self._col('ciphertext')} from {self.table} where {self._col('crm_scope')} = {b}"
+        try:
+            self._ensure()
+            rows = self._wh.query(sql, [self._base_url])
+        except WarehouseError as exc:
+            raise AuthError(
+                f"cannot read the stored CI credentials from {self.table}: {redact(str(exc))}"
+            ) from None
         if not rows:
             return None
         try:
@@ -98,7 +102,6 @@ class WarehouseSlot:
         return TokenSet.from_json(data["tokens"])
 
     def save(self, tokens: TokenSet) -> None:
-        self._ensure()
         plain = json.dumps({"crm_scope": self._base_url, "tokens": tokens.to_json()})
         ciphertext = self._cipher.encrypt(plain.encode()).decode()
         b = self._wh.binding_char
@@ -106,12 +109,20 @@ class WarehouseSlot:
         columns = ", ".join(
             self._col(c) for c in ("crm_scope", "lineage", "ciphertext", "updated_at")
         )
-        self._wh.execute(f"delete from {self.table} where {scope} = {b}", [self._base_url])
-        self._wh.execute(
-            f"insert into {self.table} ({columns}) values ({b}, {b}, {b}, {b})",
-            [self._base_url, tokens.lineage, ciphertext, _utcnow()],
-        )
-        self._wh.commit()
+        try:
+            self._ensure()
+            self._wh.execute(f"delete from {self.table} where {scope} = {b}", [self._base_url])
+            self._wh.execute(
+                f"insert into {self.table} ({columns}) values ({b}, {b}, {b}, {b})",
+                [self._base_url, tokens.lineage, ciphertext, _utcnow()],
+            )
+            self._wh.commit()
+        except WarehouseError as exc:
+            raise AuthError(
+                f"RD Station rotated the refresh token but it could not be saved to {self.table} "
+                f"({redact(str(exc))}); the previous one is already dead. Fix the warehouse, run "
+                "`dbt-rdcrm auth login` locally and update RDCRM_REFRESH_TOKEN in CI."
+            ) from None
 
     def describe(self) -> str:
         return f"warehouse table {self.table} (encrypted with RDCRM_STATE_KEY)"

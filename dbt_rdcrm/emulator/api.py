@@ -8,6 +8,7 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
+from dbt_rdcrm.emulator.fields import ENTITIES
 from dbt_rdcrm.emulator.listing import link_base, page_body, parse_list_query, sort_records
 from dbt_rdcrm.emulator.rdql import FILTERABLE, Filter, RdqlError, compile_filter
 from dbt_rdcrm.emulator.reference import REFERENCE_KINDS
@@ -26,7 +27,7 @@ from dbt_rdcrm.emulator.store import (
     NotFound,
     Store,
 )
-from dbt_rdcrm.emulator.validation import ENTITIES, ValidationFailed
+from dbt_rdcrm.emulator.validation import ValidationFailed
 
 _VIRTUAL_FIELDS = {"email", "phone", "contact_id", "segment_ids"}
 Select = Callable[[str, Filter], list[dict[str, Any]]]

@@ -114,26 +114,28 @@ class Emulator:
         if self._thread is None:
             server = self._bind()
             self._thread = threading.Thread(
-                target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+                target=server.serve_forever, kwargs={"poll_interval": 0.01}, daemon=True
             )
             self._thread.start()
         return self
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted, then close the socket."""
+        server = self._bind()
+        self._thread = threading.current_thread()
         try:
-            self._bind().serve_forever(poll_interval=0.2)
+            server.serve_forever(poll_interval=0.2)
         finally:
             self.stop()
 
     def stop(self) -> None:
+        """Stop serving (from any thread), close the socket and every open connection."""
         server, thread = self._server, self._thread
         self._server = self._thread = None
         if server is None:
             return
-        if thread is not None:
-            server.shutdown()
-            thread.join()
+        if thread is not None and thread is not threading.current_thread():
+            server.shutdown()  # returns once the serving loop has exited
         server.close_connections()
         server.server_close()
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dbt_rdcrm.emulator.validation import CUSTOM_FIELD_TYPES, ENTITIES, is_object_id
+from dbt_rdcrm.emulator.fields import CUSTOM_FIELD_TYPES, ENTITIES, is_object_id
 
 DEFAULT_FIXTURES: dict[str, Any] = {
     "users": [
@@ -124,9 +124,13 @@ def load_fixtures(source: dict[str, Any] | str | os.PathLike[str] | None) -> dic
         return copy.deepcopy(DEFAULT_FIXTURES)
     if isinstance(source, dict):
         data, label = copy.deepcopy(source), "fixtures"
-    else:
+    elif isinstance(source, (str, os.PathLike)):
         label = f"fixtures file {os.fspath(source)}"
         data = _read_json(source, label)
+    else:
+        raise TypeError(
+            f"fixtures must be a dict, a file path or None, not {type(source).__name__}"
+        )
     problems = check_fixtures(data)
     if problems:
         raise FixtureError(problems, label)
@@ -157,14 +161,13 @@ def check_fixtures(data: Any) -> list[str]:
         for key in data
         if key not in sections
     ]
-    for section in sections:
-        data.setdefault(section, [])
-        if not isinstance(data[section], list) or not all(
-            isinstance(e, dict) for e in data[section]
-        ):
-            problems.append(f"{section}: must be a list of objects")
-    if problems:
-        return problems
+    malformed = [
+        f"{section}: must be a list of objects"
+        for section in sections
+        if not _list_of_objects(data.setdefault(section, []))
+    ]
+    if malformed:
+        return problems + malformed
     for section in ("users", "pipelines"):
         if not data[section]:
             problems.append(f"{section}: at least one is required (the first one is the default)")
@@ -183,6 +186,10 @@ def check_fixtures(data: Any) -> list[str]:
         else:
             problems.append(f"pipelines[{i}].stages: must be a non-empty list of stages")
     return problems or _duplicates(data)
+
+
+def _list_of_objects(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(entry, dict) for entry in value)
 
 
 Spec = dict[str, tuple[Callable[[Any], bool], str, bool]]  # key: (check, expected, required)

@@ -1,5 +1,5 @@
 """Read-only reference data derived from the fixtures, as the API serves it, plus the lookups
-validation needs (:class:`World`)."""
+validation needs (:class:`AccountView`)."""
 
 from __future__ import annotations
 
@@ -57,11 +57,11 @@ class Reference:
         for field in custom_fields:
             self.custom_fields.setdefault(field["entity"], {})[field["slug"]] = field
 
-    def world(self, records: Mapping[str, Mapping[str, Any]]) -> World:
-        return World(self, records)
+    def view(self, records: Mapping[str, Mapping[str, Any]]) -> AccountView:
+        return AccountView(self, records)
 
 
-class World:
+class AccountView:
     """What validation may ask about the account; ``records`` is the store's live id index,
     so every call must happen with the store lock held."""
 

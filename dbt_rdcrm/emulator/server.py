@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import socket
+import sys
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -147,6 +148,7 @@ class HttpServer(ThreadingHTTPServer):
     """A threading HTTP server that can also cut every open keep-alive connection on stop."""
 
     daemon_threads = True
+    request_queue_size = 128  # the default of 5 drops bursts of concurrent connects
 
     def __init__(self, host: str, port: int, dispatch: Dispatch):
         if ":" in host:
@@ -170,6 +172,11 @@ class HttpServer(ThreadingHTTPServer):
         with self._open_lock:
             self._open.discard(request)
         super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A peer that went away (or a connection cut on stop) is not an error worth printing."""
+        if not isinstance(sys.exc_info()[1], OSError):
+            super().handle_error(request, client_address)
 
     def close_connections(self) -> None:
         with self._open_lock:

@@ -14,9 +14,10 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
+from dbt_rdcrm.emulator.fields import is_object_id
 from dbt_rdcrm.emulator.fixtures import RECORD_SECTIONS, FixtureError
 from dbt_rdcrm.emulator.reference import Reference
-from dbt_rdcrm.emulator.validation import ValidationFailed, is_object_id, validate
+from dbt_rdcrm.emulator.validation import ValidationFailed, validate
 
 RESOURCES = ("contacts", "organizations", "deals")
 DUPLICATE_ORGANIZATION = "Nome Empresa já cadastrada."
@@ -81,7 +82,7 @@ class Store:
         self.reference = Reference(fixtures)
         self._records: dict[str, dict[str, dict[str, Any]]] = {r: {} for r in RESOURCES}
         self._org_names: dict[str, str] = {}  # casefolded name -> id
-        self._world = self.reference.world(self._records)
+        self._world = self.reference.view(self._records)
         self._id_random = os.urandom(5).hex()
         self._counter = int.from_bytes(os.urandom(3), "big")
         self._last_ms = 0
@@ -212,33 +213,31 @@ class Store:
         return iso_timestamp(self._last_ms)
 
     def _seed(self) -> list[str]:
+        """Insert the fixtures' records with the API's rules; the problems of those refused."""
         problems: list[str] = []
-        default_owner = self.reference.default_user["id"]
         for section in RECORD_SECTIONS:
             for i, raw in enumerate(self._fixtures.get(section, [])):
-                where = f"{section}[{i}]"
-                payload = copy.deepcopy(raw)
-                record_id = payload.pop("id", None) or self._new_id()
-                created = payload.pop("created_at", None)
-                updated = payload.pop("updated_at", None) or created
-                found = _seed_problems(where, record_id, created, updated)
-                if not found and any(record_id in records for records in self._records.values()):
-                    found.append(f"{where}.id: duplicate id {record_id}")
-                found += [
-                    f"{where}.{e.path.replace('/', '.')}: {e.detail}"
-                    for e in validate(section, payload, self._world, mode="seed")
-                ]
-                if not found:
-                    try:
-                        self._check_unique_name(section, payload, None)
-                    except DuplicateName:
-                        found.append(f"{where}.name: {DUPLICATE_ORGANIZATION}")
-                if found:
-                    problems += found
-                    continue
-                stamps = (created, updated) if created else None
-                self._insert(section, payload, record_id, default_owner, stamps)
+                problems += self._seed_one(section, f"{section}[{i}]", copy.deepcopy(raw))
         return problems
+
+    def _seed_one(self, section: str, where: str, payload: dict[str, Any]) -> list[str]:
+        record_id = payload.pop("id", None) or self._new_id()
+        created, updated = payload.pop("created_at", None), payload.pop("updated_at", None)
+        created, updated = created or updated, updated or created
+        problems = _seed_problems(where, record_id, created, updated)
+        if not problems and any(record_id in records for records in self._records.values()):
+            problems.append(f"{where}.id: duplicate id {record_id}")
+        for error in validate(section, payload, self._world, mode="seed"):
+            problems.append(f"{where}.{error.path.replace('/', '.')}: {error.detail}")
+        if problems:
+            return problems
+        try:
+            self._check_unique_name(section, payload, None)
+        except DuplicateName:
+            return [f"{where}.name: {DUPLICATE_ORGANIZATION}"]
+        owner_id = self.reference.default_user["id"]
+        self._insert(section, payload, record_id, owner_id, (created, updated) if created else None)
+        return []
 
 
 def _seed_problems(where: str, record_id: Any, created: Any, updated: Any) -> list[str]:

@@ -146,6 +146,8 @@ def test_a_changed_state_key_falls_back_to_the_environment_token_with_a_warning(
     slot_for(warehouse).save(tokens(1, fingerprint(seed)))
     seeded = SeededSlot(seed, slot_for(warehouse, key="another key, also long enough to use!"))
     assert seeded.load().refresh_token == seed
+    assert seeded.load().refresh_token == seed
+    assert len(seeded.warnings) == 1
     assert "do not decrypt with RDCRM_STATE_KEY" in seeded.warnings[0]
 
 

@@ -10,6 +10,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
+from dbt_rdcrm.auth import oauth
 from dbt_rdcrm.auth.cli import auth_group
 from dbt_rdcrm.auth.store import StoredLogin
 from dbt_rdcrm.auth.urls import token_url_for
@@ -60,50 +61,65 @@ def secrets_of(login: StoredLogin) -> list[str]:
     ]
 
 
-def test_login_through_the_browser_end_to_end(live_emulator, env, store, browser, tmp_path):
+def login_in_a_terminal(live_emulator, env, browser, cwd, *flags: str) -> tuple[int, str, str]:
+    """Run `auth login --no-browser` in its own process and click through the printed URL.
+
+    The client secret comes on standard input; returns (exit code, stdout, stderr).
+    """
+    argv = [sys.executable, "-c", AUTH_CLI, "login", "--base-url", live_emulator.base_url]
+    argv += ["--no-browser", "--redirect-port", "0", "--client-secret-stdin", *flags]
+    process_env = {**env, "PATH": os.environ.get("PATH", ""), "PYTHONUNBUFFERED": "1"}
+    process_env["RDCRM_CLIENT_ID"] = "emulator-client"
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            AUTH_CLI,
-            "login",
-            "--base-url",
-            live_emulator.base_url,
-            "--no-browser",
-            "--redirect-port",
-            "0",
-            "--client-secret-stdin",
-        ],
-        env={
-            **env,
-            "PATH": os.environ.get("PATH", ""),
-            "PYTHONUNBUFFERED": "1",
-            "RDCRM_CLIENT_ID": "emulator-client",
-        },
+        argv,
+        env=process_env,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
-        cwd=tmp_path,
+        cwd=cwd,
     )
     process.stdin.write("emulator-secret\n")
     process.stdin.close()
+    messages = process.stderr if "--ci" in flags else process.stdout
     shown = []
     while not any("/oauth2/authorize?" in line for line in shown):
-        line = process.stdout.readline()
-        assert line, process.stderr.read()
+        line = messages.readline()
+        assert line, (process.stdout.read(), process.stderr.read())
         shown.append(line)
     landing = browser.approve(shown[-1].strip())
     assert "You can close this tab" in landing.text
     process.wait(timeout=30)
-    rest, errors = process.stdout.read(), process.stderr.read()
-    assert process.returncode == 0, errors
-    output = "".join(shown) + rest + errors
+    stdout, stderr = process.stdout.read(), process.stderr.read()
+    if messages is process.stdout:
+        return process.returncode, "".join(shown) + stdout, stderr
+    return process.returncode, stdout, "".join(shown) + stderr
+
+
+def test_login_through_the_browser_end_to_end(live_emulator, env, store, browser, tmp_path):
+    code, stdout, stderr = login_in_a_terminal(live_emulator, env, browser, tmp_path)
+    assert code == 0, stderr
+    output = stdout + stderr
     assert f"Logged in to {live_emulator.base_url}" in output
     assert "credentials accepted" in output
     login = store.get(live_emulator.base_url)
     for secret in secrets_of(login):
         assert secret not in output
+
+
+def test_login_for_ci_prints_only_the_refresh_token_and_stores_nothing(
+    live_emulator, env, store, browser, tmp_path, session, client
+):
+    code, stdout, stderr = login_in_a_terminal(live_emulator, env, browser, tmp_path, "--ci")
+    assert code == 0, stderr
+    assert "RDCRM_REFRESH_TOKEN" in stderr
+    token = stdout.strip()
+    assert len(stdout.splitlines()) == 1 and token
+    assert not store.path.exists()
+    refreshed = oauth.refresh(
+        session, token_url_for(live_emulator.base_url), client, Secret(token), time.time()
+    )
+    assert refreshed.refresh_token != Secret(token)
 
 
 def test_status_shows_source_lifetimes_and_the_crm_check_but_no_token(
@@ -114,7 +130,7 @@ def test_status_shows_source_lifetimes_and_the_crm_check_but_no_token(
     assert f"RD Station CRM credentials for {live_emulator.base_url}" in result.output
     assert f"login stored in {store.path}" in result.output
     assert "access token:   valid until" in result.output
-    assert "refresh token:  issued 0m ago; expires unused at" in result.output
+    assert "refresh token:  issued just now; expires if unused by" in result.output
     assert "CRM check:      credentials accepted" in result.output
     for secret in secrets_of(logged_in):
         assert secret not in result.output
@@ -137,7 +153,7 @@ def test_a_revoked_login_exits_2_with_the_message(invoke, live_emulator, logged_
     result = invoke("status", "--base-url", live_emulator.base_url)
     assert result.exit_code == 2
     assert result.stderr.strip() == (
-        f"Error: RD Station CRM login for {live_emulator.base_url} is no longer valid (refresh "
+        f"error: RD Station CRM login for {live_emulator.base_url} is no longer valid (refresh "
         "token revoked or expired). Run `dbt-rdcrm auth login` again (or update "
         "RDCRM_REFRESH_TOKEN in CI)."
     )

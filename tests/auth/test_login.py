@@ -30,15 +30,13 @@ def start_login(emulator, client, store, session, clock, **overrides):
     """Run the loopback login in a thread; return (authorize URL queue, result queue)."""
     urls: queue.Queue[str] = queue.Queue()
     results: queue.Queue[object] = queue.Queue()
-    request = LoginRequest(
-        base_url=emulator.base_url,
-        client=client,
-        authorize_url=authorize_url_for(emulator.base_url),
-        redirect_uri="http://127.0.0.1:0/callback",
-        open_browser=True,
-        timeout=overrides.pop("timeout", 10),
+    settings = {
+        "authorize_url": authorize_url_for(emulator.base_url),
+        "redirect_uri": "http://127.0.0.1:0/callback",
+        "timeout": 10,
         **overrides,
-    )
+    }
+    request = LoginRequest(base_url=emulator.base_url, client=client, **settings)
 
     def target() -> None:
         try:
@@ -89,7 +87,7 @@ def test_the_authorize_url_carries_a_random_state_and_the_loopback_redirect(
     assert len(query["state"][0]) >= 20
     redirect = urlsplit(query["redirect_uri"][0])
     assert (redirect.hostname, redirect.path) == ("127.0.0.1", "/callback")
-    assert redirect.port and redirect.port > 0  # port 0 became the real port
+    assert redirect.port not in (0, 80)  # port 0 became the real, ephemeral port
     browser.approve(authorize_url)
     results.get(timeout=10)
 
@@ -133,7 +131,7 @@ def test_a_failed_code_exchange_is_shown_as_a_failure_in_the_browser(
 
 
 def test_login_gives_up_after_the_timeout(emulator, client, store, session, clock):
-    _, results = start_login(emulator, client, store, session, clock, timeout=1)
+    _, results = start_login(emulator, client, store, session, clock, timeout=0.3)
     error = results.get(timeout=10)
     assert isinstance(error, AuthError)
     assert "no login redirect arrived" in str(error)
@@ -241,3 +239,16 @@ def test_the_receiver_answers_other_paths_with_404():
     with LoopbackReceiver("http://127.0.0.1:0/callback", STATE) as receiver:
         root = receiver.redirect_uri.replace("/callback", "/favicon.ico")
         assert requests.get(root).status_code == 404
+
+
+def test_an_authorize_url_override_is_where_the_user_is_sent(
+    emulator, client, store, session, clock, browser
+):
+    override = f"{emulator.url}/oauth/authorize"  # the path RD's own integrations use
+    authorize_url, results = start_login(
+        emulator, client, store, session, clock, authorize_url=override
+    )
+    assert authorize_url.startswith(override + "?")
+    browser.approve(authorize_url)
+    login = results.get(timeout=10)
+    assert store.get(emulator.base_url) == login

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import pytest
 import requests
 
@@ -151,3 +153,57 @@ def test_logging_out_under_a_running_provider_is_reported(provider, store, emula
     clock.advance(601)
     with pytest.raises(AuthError, match="was removed from token store"):
         provider.access_token()
+
+
+class SharedSlot:
+    """A slot without a lock (like the warehouse): ``stale_reads`` loads return an old value."""
+
+    race_rereads = 3
+
+    def __init__(self, tokens):
+        self.tokens = tokens
+        self.stale = None
+        self.stale_reads = 0
+
+    def locked(self):
+        return contextlib.nullcontext()
+
+    def load(self):
+        if self.stale_reads:
+            self.stale_reads -= 1
+            return self.stale
+        return self.tokens
+
+    def save(self, tokens):
+        self.tokens = tokens
+
+    def describe(self):
+        return "shared test slot"
+
+
+def test_losing_a_refresh_race_without_a_lock_adopts_the_winner(
+    emulator, session, client, clock, mint_tokens, token_calls
+):
+    slot = SharedSlot(mint_tokens(emulator, clock()))
+    token_url = token_url_for(emulator.base_url)
+
+    def provider() -> RefreshingTokenProvider:
+        return RefreshingTokenProvider(
+            base_url=emulator.base_url,
+            token_url=token_url,
+            client=client,
+            slot=slot,
+            session=session,
+            source="test",
+            clock=clock,
+            sleep=lambda seconds: None,
+        )
+
+    winner, loser = provider(), provider()
+    spent = slot.tokens
+    loser.access_token()
+    clock.advance(601)
+    renewed = winner.access_token()
+    slot.stale, slot.stale_reads = spent, 1  # the loser read the row before the winner saved
+    assert loser.access_token() == renewed
+    assert token_calls() == 1 + 1 + 1  # mint, the winner's refresh, the loser's refused one

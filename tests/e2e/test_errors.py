@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 
 P = "models.crm_contacts.config.meta.rdcrm"
-GOOD = {"mode": "contacts", "key": "customer_id",
-        "mapping": {"full_name": "name", "contact_email": "email"}}
+GOOD = {
+    "mode": "contacts",
+    "key": "customer_id",
+    "mapping": {"full_name": "name", "contact_email": "email"},
+}
 
 
 def assert_clean(run, code):
@@ -17,30 +20,51 @@ def assert_clean(run, code):
 @pytest.mark.parametrize(
     ("rdcrm", "message"),
     [
-        pytest.param({**GOOD, "mode": "contact"},
-                     f"{P}.mode: got 'contact', expected one of contacts, deals, organizations",
-                     id="unknown-mode"),
-        pytest.param({**GOOD, "mapping": {"full_name": "nome"}},
-                     f"{P}.mapping.full_name: unknown field 'nome' for mode contacts, expected "
-                     "one of _id, name, email, phone, job_title, birthday, organization_id, "
-                     "@<custom_field_slug>", id="unknown-field"),
-        pytest.param({**GOOD, "schedule": "daily"},
-                     f"{P}.schedule: unknown key, expected one of key, links, mapping, match, "
-                     "mode, partial_success, values", id="unknown-top-level-key"),
-        pytest.param({**GOOD, "mapping": {"cpf": "@c p f"}},
-                     f"{P}.mapping.cpf: malformed custom field '@c p f'", id="malformed-slug"),
-        pytest.param({**GOOD, "mapping": {"nome_completo": "name"}},
-                     f"{P}.mapping.nome_completo: column 'nome_completo' not found in "
-                     '"sample"."main"."crm_contacts" (columns: customer_id, full_name, '
-                     "contact_email, phone_number, cpf, company_code)", id="missing-column"),
-        pytest.param({**GOOD, "mapping": {"full_name": "name", "cpf": "name"}},
-                     f"{P}.mapping.cpf: field 'name' is already filled by {P}.mapping.full_name",
-                     id="two-columns-one-field"),
-        pytest.param({**GOOD, "partial_success": "sim"},
-                     f"{P}.partial_success: got 'sim', expected true or false",
-                     id="wrong-type"),
-        pytest.param({**GOOD, "values": {"job_title": "[[ cargo ]"}},
-                     f"{P}.values.job_title: invalid template", id="template-error"),
+        pytest.param(
+            {**GOOD, "mode": "contact"},
+            f"{P}.mode: got 'contact', expected one of contacts, deals, organizations",
+            id="unknown-mode",
+        ),
+        pytest.param(
+            {**GOOD, "mapping": {"full_name": "nome"}},
+            f"{P}.mapping.full_name: unknown field 'nome' for mode contacts, expected "
+            "one of _id, name, email, phone, job_title, birthday, organization_id, "
+            "@<custom_field_slug>",
+            id="unknown-field",
+        ),
+        pytest.param(
+            {**GOOD, "schedule": "daily"},
+            f"{P}.schedule: unknown key, expected one of key, links, mapping, match, "
+            "mode, partial_success, values",
+            id="unknown-top-level-key",
+        ),
+        pytest.param(
+            {**GOOD, "mapping": {"cpf": "@c p f"}},
+            f"{P}.mapping.cpf: malformed custom field '@c p f'",
+            id="malformed-slug",
+        ),
+        pytest.param(
+            {**GOOD, "mapping": {"nome_completo": "name"}},
+            f"{P}.mapping.nome_completo: column 'nome_completo' not found in "
+            '"sample"."main"."crm_contacts" (columns: customer_id, full_name, '
+            "contact_email, phone_number, cpf, company_code)",
+            id="missing-column",
+        ),
+        pytest.param(
+            {**GOOD, "mapping": {"full_name": "name", "cpf": "name"}},
+            f"{P}.mapping.cpf: field 'name' is already filled by {P}.mapping.full_name",
+            id="two-columns-one-field",
+        ),
+        pytest.param(
+            {**GOOD, "partial_success": "sim"},
+            f"{P}.partial_success: got 'sim', expected true or false",
+            id="wrong-type",
+        ),
+        pytest.param(
+            {**GOOD, "values": {"job_title": "[[ cargo ]"}},
+            f"{P}.values.job_title: invalid template",
+            id="template-error",
+        ),
     ],
 )
 def test_bad_config_is_exit_2_with_its_yaml_path(sample, emulator, rdcrm, message):
@@ -53,8 +77,9 @@ def test_bad_config_is_exit_2_with_its_yaml_path(sample, emulator, rdcrm, messag
 
 def test_every_config_problem_is_reported_at_once(sample, emulator):
     sample.edit_manifest("crm_contacts", {**GOOD, "mode": "people", "extra": 1})
-    sample.edit_manifest("crm_deals", {"mode": "deals", "key": "deal_code",
-                                       "mapping": {"deal_name": "titulo"}})
+    sample.edit_manifest(
+        "crm_deals", {"mode": "deals", "key": "deal_code", "mapping": {"deal_name": "titulo"}}
+    )
     run = sample.sync()
     assert_clean(run, 2)
     assert "(3 problems)" in run.stderr
@@ -73,8 +98,10 @@ def test_unbuilt_model_names_the_relation(sample):
     sample.sql("drop table main.crm_deals")
     run = sample.sync("-s", "crm_deals")
     assert_clean(run, 2)
-    assert ('models.crm_deals: relation "sample"."main"."crm_deals" does not exist: build the '
-            "model first (dbt build -s crm_deals)") in run.stderr
+    assert (
+        'models.crm_deals: relation "sample"."main"."crm_deals" does not exist: build the '
+        "model first (dbt build -s crm_deals)"
+    ) in run.stderr
 
 
 def test_unreachable_crm_fails_the_rows_not_the_tool(sample):

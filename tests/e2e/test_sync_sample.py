@@ -8,8 +8,9 @@ ORG_B = "6621a1b2c3d4e5f678905679"
 
 
 def writes(emulator) -> list[tuple[str, str]]:
-    return [(r["method"], r["path"]) for r in emulator.requests()
-            if r["path"].startswith("/crm/v2/")]
+    return [
+        (r["method"], r["path"]) for r in emulator.requests() if r["path"].startswith("/crm/v2/")
+    ]
 
 
 def by_name(records):
@@ -74,8 +75,9 @@ def test_second_run_without_changes_sends_nothing(sample, emulator):
 
 def test_one_changed_row_costs_exactly_one_put(sample, emulator):
     sample.sync()
-    sample.sql("update main.crm_contacts set full_name = 'Maria S. Silva' "
-               "where customer_id = 'C001'")
+    sample.sql(
+        "update main.crm_contacts set full_name = 'Maria S. Silva' where customer_id = 'C001'"
+    )
     emulator.clear_requests()
     run = sample.sync()
     assert writes(emulator) == [("PUT", f"/crm/v2/contacts/{_id(emulator, 'Maria S. Silva')}")]
@@ -85,8 +87,10 @@ def test_one_changed_row_costs_exactly_one_put(sample, emulator):
 
 def test_one_new_row_costs_exactly_one_post(sample, emulator):
     sample.sync()
-    sample.sql("insert into main.crm_deals values ('D003', 'Credito PJ 003', "
-               f"'{ORG_B}', '{STAGE}', 990.00)")
+    sample.sql(
+        "insert into main.crm_deals values ('D003', 'Credito PJ 003', "
+        f"'{ORG_B}', '{STAGE}', 990.00)"
+    )
     emulator.clear_requests()
     run = sample.sync()
     assert writes(emulator) == [("POST", "/crm/v2/deals")]

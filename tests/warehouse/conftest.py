@@ -1,6 +1,6 @@
 """dbt projects on real warehouses: a DuckDB file, and the PostgreSQL server on 127.0.0.1:5432.
 
-``duckdb_project`` and ``postgres_project`` each yield a project directory whose profiles.yml
+``duckdb_project`` and ``postgres_project`` each give a project directory whose profiles.yml
 (target ``dev``) points at the database. Without a reachable PostgreSQL server the postgres
 fixtures skip, unless ``RDCRM_REQUIRE_POSTGRES=1`` (set in CI), which turns the skip into a
 failure. Every PostgreSQL test of a session works in schemas named after ``postgres_schema``,

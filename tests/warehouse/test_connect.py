@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -128,6 +130,19 @@ def test_explicit_target_is_used(tmp_path: Path, projects) -> None:
     assert (warehouse.target_name, warehouse.schema) == ("other", "other")
 
 
+def test_DBT_TARGET_picks_the_target_like_dbt(
+    tmp_path: Path, projects, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    outputs = {
+        "dev": projects.duckdb(tmp_path / "dev.duckdb"),
+        "ci": projects.duckdb(tmp_path / "ci.duckdb"),
+    }
+    project = projects.write(tmp_path / "project", outputs)
+    monkeypatch.setenv("DBT_TARGET", "ci")
+
+    assert connect(project).target_name == "ci"
+
+
 def test_unknown_target_names_profile_and_target(duckdb_project: Path) -> None:
     with pytest.raises(WarehouseError) as error:
         Warehouse.connect(duckdb_project, target="nope")
@@ -200,3 +215,11 @@ def test_connects_to_several_targets_one_after_another(
     with Warehouse.connect(duckdb_project) as warehouse:
         assert warehouse.adapter_type == "duckdb"
         assert warehouse.query("select id from first_visit") == [(1,)]
+
+
+def test_importing_the_module_does_not_import_dbt() -> None:
+    code = (
+        "import sys, dbt_rdcrm.warehouse\n"
+        "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported'"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)

@@ -7,9 +7,11 @@ warehouse type serves the whole module.
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -127,6 +129,28 @@ def test_stream_yields_every_row_once_in_chunks(warehouse: Warehouse, table: str
     assert [row for chunk in chunks for row in chunk.rows] == [
         (i, f"name {i}") for i in range(1, 25_001)
     ]
+
+
+def resident_mb() -> float:
+    return int(Path("/proc/self/statm").read_text().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
+
+
+@pytest.mark.skipif(not Path("/proc/self/statm").exists(), reason="needs Linux /proc")
+def test_stream_holds_about_one_chunk_in_memory(warehouse: Warehouse, table: str) -> None:
+    warehouse.execute(
+        f"create table {table} as select i as id, repeat('x', 5000) as payload"
+        " from generate_series(1, 20000) as g(i)"
+    )  # about 100 MB of text
+    warehouse.commit()
+    before = resident_mb()
+
+    chunks = warehouse.stream(f"select id, payload from {table}", chunk_size=1_000)
+    next(chunks)
+    growth = resident_mb() - before
+    rest = sum(len(chunk.rows) for chunk in chunks)
+
+    assert growth < 50, f"memory grew by {growth:.0f} MB for one 5 MB chunk"
+    assert rest == 19_000
 
 
 def test_stream_of_an_empty_result_yields_no_chunk(warehouse: Warehouse, table: str) -> None:
@@ -259,9 +283,10 @@ def test_multi_row_insert_with_binding_placeholders(warehouse: Warehouse, table:
     )
     b = warehouse.binding_char
     rows = [(1, "it's 50% done", "2024-01-02 03:04:05"), (2, None, None), (3, "ação", None)]
+    placeholders = f"({b}, {b}, cast({b} as {warehouse.timestamp_type}))"
 
     warehouse.execute(
-        f"insert into {table} values {', '.join([f'({b}, {b}, cast({b} as {warehouse.timestamp_type}))'] * 3)}",
+        f"insert into {table} values {', '.join([placeholders] * len(rows))}",
         [value for row in rows for value in row],
     )
     warehouse.commit()
@@ -299,6 +324,13 @@ def test_failing_sql_is_a_one_line_warehouse_error(warehouse: Warehouse, name: s
     assert name in str(error.value)
     assert "\n" not in str(error.value)
     assert warehouse.query("select 1") == [(1,)]
+
+
+def test_failing_sql_on_another_thread_is_a_warehouse_error(
+    warehouse: Warehouse, name: str
+) -> None:
+    with pytest.raises(WarehouseError, match=name):
+        in_other_thread(warehouse.query, f"select * from {warehouse.quote(name)}")
 
 
 def test_failing_stream_raises_when_called(warehouse: Warehouse, name: str) -> None:
