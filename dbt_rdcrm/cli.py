@@ -6,6 +6,7 @@ Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error.
 from __future__ import annotations
 
 import functools
+import json
 import os
 import sys
 import traceback
@@ -15,7 +16,7 @@ from rich.console import Console
 
 from dbt_rdcrm import __version__, runner
 from dbt_rdcrm.engine import SyncOptions
-from dbt_rdcrm.errors import RdcrmError
+from dbt_rdcrm.errors import RdcrmError, UsageError
 from dbt_rdcrm.reporter import HumanReporter, JsonReporter, fan_out
 from dbt_rdcrm.secrets import redact
 from dbt_rdcrm.settings import resolve_paths
@@ -53,15 +54,12 @@ def guarded(command):
             _stderr_console().print("interrupted: state is committed up to the last checkpoint")
             code = 130
         except Exception as exc:  # the outer edge: anything else is a clean message, exit 2
-            if _is_warehouse_error(exc):
-                message = f"[red]error:[/red] {_escape(redact(str(exc)))}"
-            else:
-                message = (
-                    f"[red]internal error:[/red] {type(exc).__name__}: "
-                    f"{_escape(redact(str(exc)))[:500]}"
-                )
-                if os.environ.get("RDCRM_DEBUG"):
-                    message += "\n" + _escape(redact(traceback.format_exc()))
+            message = (
+                f"[red]internal error:[/red] {type(exc).__name__}: "
+                f"{_escape(redact(str(exc)))[:500]}"
+            )
+            if os.environ.get("RDCRM_DEBUG"):
+                message += "\n" + _escape(redact(traceback.format_exc()))
             _stderr_console().print(message, soft_wrap=True)
             code = EXIT_USAGE
         sys.exit(code or EXIT_OK)
@@ -73,10 +71,6 @@ def _escape(text: str) -> str:
     from rich.markup import escape
 
     return escape(text)
-
-
-def _is_warehouse_error(exc: Exception) -> bool:
-    return type(exc).__name__ == "WarehouseError" and type(exc).__module__.startswith("dbt_rdcrm")
 
 
 def project_options(f):
@@ -140,6 +134,8 @@ def main() -> None:
 
 
 def _run(kw, dry_run: bool, command: str) -> int:
+    if not dry_run and (kw["show"] or kw["unmasked"]):
+        raise UsageError("--show and --unmasked need a plan: use --dry-run or `dbt-rdcrm plan`")
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
     reporters = [HumanReporter(console)]
@@ -150,19 +146,37 @@ def _run(kw, dry_run: bool, command: str) -> int:
         full_refresh=kw["full_refresh"],
         retry_failed=kw["retry_failed"],
         max_requests=kw["max_requests"],
+        show=kw["show"],
     )
-    result = runner.sync(_invocation(kw), options, fan_out(*reporters), command=command)
+    result = runner.sync(
+        _invocation(kw), options, fan_out(*reporters), command=command, unmasked=kw["unmasked"]
+    )
     return result.exit_code
+
+
+def output_option(*choices: str, what: str):
+    return click.option(
+        "--output",
+        type=click.Choice(["text", *choices]),
+        default="text",
+        help=f"json: print {what} as one JSON document on stdout (human output goes to stderr).",
+    )
 
 
 def sync_flags(f):
     f = click.option(
-        "--output",
-        type=click.Choice(["text", "json"]),
-        default="text",
-        help="json: print the run results as one JSON document on stdout "
-        "(human output goes to stderr).",
+        "--unmasked",
+        is_flag=True,
+        help="With --show: print payloads as they are, personal data included.",
     )(f)
+    f = click.option(
+        "--show",
+        type=click.IntRange(min=0),
+        default=0,
+        metavar="N",
+        help="Plan only: show the first N payloads per operation per model, personal data masked.",
+    )(f)
+    f = output_option("json", what="the run results")(f)
     f = click.option(
         "--max-requests",
         type=click.IntRange(min=0),
@@ -197,6 +211,53 @@ def sync(**kw) -> int:
 def plan(**kw) -> int:
     """What `sync` would do: counts, requests and ETA, without touching the CRM."""
     return _run(kw, True, "plan")
+
+
+@main.command()
+@project_options
+@crm_options
+@output_option("json", what="the report")
+@click.option(
+    "--no-warehouse",
+    is_flag=True,
+    help="Check the manifest only: do not connect to the warehouse (no column checks).",
+)
+@guarded
+def validate(**kw) -> int:
+    """Check the declared syncs without reading rows or calling the CRM (no credentials)."""
+    from dbt_rdcrm import validate as checks
+
+    json_output = kw["output"] == "json"
+    report = checks.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
+    console = make_console(stderr=json_output)
+    for line in checks.human_lines(report):
+        console.print(_escape(line), soft_wrap=True)
+    if json_output:
+        sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
+    return report.exit_code
+
+
+@main.command(name="ls")
+@project_options
+@output_option("json", "name", what="the selected syncs")
+@guarded
+def list_syncs(**kw) -> int:
+    """List the declared syncs a selection picks; reads only the manifest."""
+    from dbt_rdcrm import listing
+
+    invocation = _invocation(kw)
+    catalog = runner.load_catalog(invocation.paths)
+    specs = runner.selected_specs(catalog, invocation.selection)
+    unreadable = {} if invocation.selection.include else catalog.unreadable
+    if kw["output"] == "json":
+        sys.stdout.write(json.dumps(listing.to_dict(specs, unreadable), indent=2) + "\n")
+    elif kw["output"] == "name":
+        sys.stdout.write("".join(spec.model + "\n" for spec in specs))
+    else:
+        console = make_console()
+        for line in listing.human_lines(specs, unreadable):
+            console.print(_escape(line), soft_wrap=True)
+    return EXIT_OK
 
 
 def _attach_subcommands() -> None:

@@ -106,9 +106,15 @@ class ModelSync:
     def run(self) -> ModelResult:
         started = self.clock()
         spec, opts = self.spec, self.options
-        unchanged = self.store.count_unchanged(spec, self.columns, full_refresh=opts.full_refresh)
+        duplicates = self.store.has_duplicate_keys(spec, self.columns)
+        unchanged = self.store.count_unchanged(
+            spec, self.columns, full_refresh=opts.full_refresh, duplicates=duplicates
+        )
         self.result.count(Outcome.UNCHANGED, unchanged)
-        with self.store.work(spec, self.columns, full_refresh=opts.full_refresh) as work:
+        work = self.store.work(
+            spec, self.columns, full_refresh=opts.full_refresh, duplicates=duplicates
+        )
+        with work:
             self.emit(ModelStarted(spec.model, spec.mode.value, work.count, unchanged))
             try:
                 self._process(work)

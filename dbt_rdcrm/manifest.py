@@ -69,6 +69,14 @@ def _column_tests(data: dict) -> dict[str, dict[str, set[str]]]:
 
 def specs_from_manifest(data: dict) -> Catalog:
     """Every model with ``meta.rdcrm``; all config problems are raised together."""
+    catalog, problems = read_catalog(data)
+    if problems:
+        raise ConfigError(problems)
+    return catalog
+
+
+def read_catalog(data: dict) -> tuple[Catalog, list[Problem]]:
+    """The syncs that parse, and every config problem of those that do not (or link badly)."""
     problems: list[Problem] = []
     specs: list[SyncSpec] = []
     unreadable: dict[str, str] = {}
@@ -113,9 +121,8 @@ def specs_from_manifest(data: dict) -> Catalog:
             if node.get("resource_type") == "model" and _rdcrm_block(node) is not None:
                 unreadable.setdefault(node["name"], f"model {node['name']} is disabled in dbt")
     problems += check_links(specs, invalid=declared - {s.model for s in specs})
-    if problems:
-        raise ConfigError(problems)
-    return Catalog(tuple(specs), unreadable, data.get("metadata", {}).get("invocation_id"))
+    invocation_id = data.get("metadata", {}).get("invocation_id")
+    return Catalog(tuple(specs), unreadable, invocation_id), problems
 
 
 def check_links(specs: list[SyncSpec], invalid: set[str] = frozenset()) -> list[Problem]:

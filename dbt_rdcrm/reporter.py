@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from typing import IO
 
 from rich import box
@@ -28,7 +29,7 @@ from dbt_rdcrm.events import (
     RunFinished,
     RunStarted,
 )
-from dbt_rdcrm.results import ModelResult, Outcome, RunResult
+from dbt_rdcrm.results import ModelResult, Outcome, RunResult, eta_seconds
 from dbt_rdcrm.secrets import redact
 
 FAILURES_SHOWN = 10
@@ -51,6 +52,23 @@ def _duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
 
 
+def eta_text(seconds: float) -> str:
+    """An ETA rounded up to whole seconds: ``6s``, ``1m30s``, ``14h00m00s``."""
+    return _duration(math.ceil(seconds)) if seconds >= 60 else f"{math.ceil(seconds)}s"
+
+
+def eta_line(result: RunResult) -> str:
+    """``12 requests: about 6s at 120 requests/minute``: what a plan's requests will take."""
+    requests = result.totals()["planned_requests"]
+    noun = "request" if requests == 1 else "requests"
+    if not requests:
+        return "0 requests: nothing to send"
+    if result.rate_limit <= 0:
+        return f"{requests} {noun}: no rate limit configured"
+    eta = eta_text(eta_seconds(requests, result.rate_limit))
+    return f"{requests} {noun}: about {eta} at {result.rate_limit} requests/minute"
+
+
 def summary_table(result: RunResult, plain: bool) -> Table:
     title = "dbt-rdcrm plan" if result.dry_run else "dbt-rdcrm sync"
     table = Table(
@@ -68,7 +86,11 @@ def summary_table(result: RunResult, plain: bool) -> Table:
         table.add_column(outcome.value, justify="right", footer=str(totals[outcome.value]))
     requests_key = "planned_requests" if result.dry_run else "requests"
     table.add_column("requests", justify="right", footer=str(totals[requests_key]))
-    table.add_column("time", justify="right", footer=_duration(result.elapsed))
+    if result.dry_run:
+        total_eta = eta_seconds(totals["planned_requests"], result.rate_limit)
+        table.add_column("eta", justify="right", footer=eta_text(total_eta))
+    else:
+        table.add_column("time", justify="right", footer=_duration(result.elapsed))
     for m in result.models:
         table.add_row(
             m.model,
@@ -77,7 +99,9 @@ def summary_table(result: RunResult, plain: bool) -> Table:
             str(m.rows_read),
             *(str(m.counts.get(o, 0)) for o in SUMMARY_OUTCOMES),
             str(m.planned_requests if result.dry_run else m.requests),
-            _duration(m.duration),
+            eta_text(eta_seconds(m.planned_requests, result.rate_limit))
+            if result.dry_run
+            else _duration(m.duration),
         )
     return table
 
@@ -102,6 +126,40 @@ def failure_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
     return shown
 
 
+def reason_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
+    """Per model, how many rows would not go through and why (most frequent reasons first)."""
+    lines = [
+        f"{m.model}: {entry['rows']} {entry['outcome']}: {entry['reason']}"
+        for m in result.models
+        for entry in m.reason_counts()
+    ]
+    hidden = len(lines) - limit
+    return lines[:limit] + (
+        [f"... and {hidden} more reasons (see --output json)"] if hidden > 0 else []
+    )
+
+
+def skipped_lines(result: RunResult) -> list[str]:
+    """Models that stopped early: how many rows were left, and why."""
+    return [
+        f"{m.model}: {m.counts.get(Outcome.SKIPPED, 0)} row(s) skipped: {m.stopped}"
+        for m in result.models
+        if m.stopped and m.counts.get(Outcome.SKIPPED, 0)
+    ]
+
+
+def sample_lines(result: RunResult) -> list[str]:
+    """``plan --show``: each kept payload on one line, keyed by row key and target CRM id."""
+    lines = []
+    for m in result.models:
+        for operation, samples in m.samples.items():
+            for sample in samples:
+                target = f" -> {sample['crm_id']}" if sample.get("crm_id") else ""
+                data = json.dumps(sample["data"], ensure_ascii=False, default=str)
+                lines.append(f"{m.model} {operation} key {sample['key']}{target}: {data}")
+    return lines
+
+
 class HumanReporter:
     """Progress while running (on a terminal), then the summary table and first failures."""
 
@@ -112,10 +170,12 @@ class HumanReporter:
         self.tasks: dict[str, TaskID] = {}
         self.position = 0
         self.total_models = 0
+        self.dry_run = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.total_models = len(event.models)
+            self.dry_run = event.dry_run
             verb = "Planning" if event.dry_run else "Syncing"
             self.console.print(f"{verb} {len(event.models)} model(s) to RD Station CRM")
             if not self.plain:
@@ -168,9 +228,14 @@ class HumanReporter:
             f"{m.counts.get(o, 0)} {o.value}" for o in SUMMARY_OUTCOMES if m.counts.get(o, 0)
         )
         word = {"success": "OK", "failed": "FAIL", "error": "ERROR"}[m.status]
+        cost = (
+            f"{m.planned_requests} requests planned"
+            if self.dry_run
+            else f"{m.requests} requests, {_duration(m.duration)}"
+        )
         line = (
             f"{self.position} of {self.total_models} {word} {m.model}: {counts or 'no rows'}"
-            f" ({m.requests} requests, {_duration(m.duration)})"
+            f" ({cost})"
         )
         self._print(escape(line))
 
@@ -180,12 +245,25 @@ class HumanReporter:
             self.progress = None
         self.console.print()
         self.console.print(summary_table(result, self.plain))
+        if result.dry_run:
+            self.console.print(escape(eta_line(result)))
         for notice in result.notices:
             self.console.print(escape(redact(notice)))
-        failures = failure_lines(result)
+        for line in skipped_lines(result):
+            self.console.print(escape(line), soft_wrap=True)
+        failures = reason_lines(result) if result.dry_run else failure_lines(result)
         if failures:
-            self.console.print("\nRows that did not go through:")
+            verb = "would not go" if result.dry_run else "did not go"
+            self.console.print(f"\nRows that {verb} through:")
             for line in failures:
+                self.console.print("  " + escape(line), soft_wrap=True)
+        samples = sample_lines(result)
+        if samples:
+            how = (
+                "as they are (--unmasked)" if not result.samples_masked else "personal data masked"
+            )
+            self.console.print(f"\nPayloads ({how}):")
+            for line in samples:
                 self.console.print("  " + escape(line), soft_wrap=True)
 
 

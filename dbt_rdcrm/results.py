@@ -9,11 +9,18 @@ from enum import Enum
 from pathlib import Path
 
 from dbt_rdcrm import __version__
+from dbt_rdcrm.ratelimit import RateLimiter
 from dbt_rdcrm.secrets import redact
 
 MAX_ISSUES_KEPT = 200
 RESULTS_FILE = "rdcrm_run_results.json"
 SCHEMA_VERSION = 1
+SAMPLE_OPERATIONS = ("create", "update")
+
+
+def eta_seconds(requests: int, rate_limit: int) -> float:
+    """Least time ``requests`` take at ``rate_limit`` requests per minute (0 = unlimited)."""
+    return RateLimiter(rate_limit).eta_seconds(requests)
 
 
 class Outcome(str, Enum):
@@ -70,6 +77,7 @@ class ModelResult:
     issues: list[RowIssue] = field(default_factory=list)
     issue_total: int = 0
     samples: dict[str, list[dict]] = field(default_factory=dict)  # plan --show: op -> payloads
+    reasons: Counter = field(default_factory=Counter)  # (outcome, reason) -> rows
 
     @property
     def rows_read(self) -> int:
@@ -80,6 +88,7 @@ class ModelResult:
 
     def add_issue(self, issue: RowIssue) -> None:
         self.issue_total += 1
+        self.reasons[(issue.outcome, issue.reason)] += 1
         if len(self.issues) < MAX_ISSUES_KEPT:
             self.issues.append(issue)
 
@@ -90,7 +99,17 @@ class ModelResult:
         if len(kept) < limit:
             kept.append({"key": key, "crm_id": crm_id, "data": data})
 
-    def to_dict(self) -> dict:
+    def reason_counts(self) -> list[dict]:
+        """Rows that did not go through, per outcome and reason, most frequent first."""
+        ranked = sorted(self.reasons.items(), key=lambda item: (-item[1], item[0][1]))
+        return [
+            {"outcome": outcome.value, "reason": redact(reason), "rows": rows}
+            for (outcome, reason), rows in ranked
+        ]
+
+    def to_dict(self, rate_limit: int | None = None) -> dict:
+        """The JSON shape; ``rate_limit`` (plans only) adds the ETA of the planned requests."""
+        eta = None if rate_limit is None else eta_seconds(self.planned_requests, rate_limit)
         return {
             "model": self.model,
             "unique_id": self.unique_id,
@@ -100,11 +119,14 @@ class ModelResult:
             "counts": {o.value: self.counts.get(o, 0) for o in Outcome},
             "requests": self.requests,
             "planned_requests": self.planned_requests,
+            "eta_s": None if eta is None else round(eta, 3),
             "duration_s": round(self.duration, 3),
             "error": redact(self.error) if self.error else None,
             "stopped": self.stopped,
             "issues_total": self.issue_total,
             "issues": [i.to_dict() for i in self.issues],
+            "reasons": self.reason_counts(),
+            "samples": {op: self.samples.get(op, []) for op in SAMPLE_OPERATIONS},
         }
 
 
@@ -120,6 +142,7 @@ class RunResult:
     models: list[ModelResult] = field(default_factory=list)
     elapsed: float = 0.0
     notices: list[str] = field(default_factory=list)
+    samples_masked: bool = True  # plan --show payloads have personal data masked
 
     @property
     def success(self) -> bool:
@@ -142,10 +165,14 @@ class RunResult:
             "dry_run": self.dry_run,
             "success": self.success,
             "elapsed_s": round(self.elapsed, 3),
-            "totals": self.totals(),
+            "totals": {**self.totals(), "eta_s": self._eta(self.totals()["planned_requests"])},
             "notices": [redact(n) for n in self.notices],
-            "models": [m.to_dict() for m in self.models],
+            "samples_masked": self.samples_masked,
+            "models": [m.to_dict(self.rate_limit if self.dry_run else None) for m in self.models],
         }
+
+    def _eta(self, requests: int) -> float | None:
+        return round(eta_seconds(requests, self.rate_limit), 3) if self.dry_run else None
 
     def totals(self) -> dict:
         total: Counter = Counter()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import requests
@@ -14,6 +14,7 @@ from dbt_rdcrm.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.events import Emit
 from dbt_rdcrm.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
+from dbt_rdcrm.masking import masking_emit
 from dbt_rdcrm.ratelimit import RateLimiter
 from dbt_rdcrm.results import RunResult, write_results
 from dbt_rdcrm.selection import select
@@ -81,8 +82,14 @@ def sync(
     *,
     command: str = "sync",
     session: requests.Session | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    unmasked: bool = False,
 ) -> RunResult:
-    """Run ``dbt-rdcrm sync`` (or its dry run) end to end and write the run results."""
+    """Run ``dbt-rdcrm sync`` (or its dry run) end to end and write the run results.
+
+    ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
+    """
+    emit = masking_emit(emit, unmasked=unmasked)
     catalog = load_catalog(invocation.paths)
     specs = selected_specs(catalog, invocation.selection)
     with connect(invocation.paths) as warehouse:
@@ -120,7 +127,7 @@ def sync(
             base_url=settings.base_url,
             rate_limit=settings.rate_limit,
             invocation_id=catalog.invocation_id,
-            clock=time.monotonic,
+            clock=clock,
         )
         if not specs:
             result.notices.append("nothing selected: no model with meta.rdcrm matched")

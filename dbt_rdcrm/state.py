@@ -217,70 +217,122 @@ class StateStore:
         ]
         return self.wh.hash_expr(" || '|' || ".join(pieces))
 
-    def _work_sql(
-        self, spec: SyncSpec, actual: dict[str, str], *, full_refresh: bool, only_count: bool
+    def has_duplicate_keys(self, spec: SyncSpec, actual: dict[str, str]) -> bool:
+        """Whether two rows share a key: a cheap scan of the key columns alone, so the
+        (rare) duplicate handling is only joined into the work query when needed."""
+        key = self._key_expr([self.wh.quote(actual[c]) for c in spec.key])
+        sql = (
+            f"select count(*) from (select {key} as k from {spec.relation.rendered} "
+            f"group by {key} having count(*) > 1) d where k is not null"
+        )
+        return int(self.wh.query(sql)[0][0]) > 0
+
+    def work_sql(
+        self,
+        spec: SyncSpec,
+        actual: dict[str, str],
+        *,
+        full_refresh: bool,
+        only_count: bool,
+        duplicates: bool = True,
     ) -> tuple[str, list]:
+        """The query that finds work (or, with ``only_count``, counts unchanged rows).
+
+        Change detection joins narrow projections (key, id, hash) so the warehouse keeps little
+        in memory; the wide state columns are joined only for the rows that need work."""
         q = self.wh.quote
         b = self.wh.binding_char
         alias = {column: f"c{i}" for i, column in enumerate(spec.columns)}
         select = ", ".join(f"{q(actual[c])} as {alias[c]}" for c in spec.columns)
         key = self._key_expr([alias[c] for c in spec.key])
-        joins, link_cols, bindings = [], [], [self.scope, spec.model]
+        narrow = (
+            f"select row_key, crm_id, synced_hash from {self.id_map} "
+            f"where crm_scope = {b} and model_name = {b}"
+        )
+        parents, joins, link_cols, bindings = [], [], [], [self.scope, spec.model]
         for i, source in enumerate(spec.links):
             link_key = self._key_expr([f"counted.{alias[c]}" for c in source.link.columns])
-            joins.append(
-                f"left join {self.id_map} p{i} on p{i}.crm_scope = {b} and "
-                f"p{i}.model_name = {b} and p{i}.row_key = {link_key}"
-            )
-            link_cols.append(f"p{i}.crm_id as r_link{i}")
+            parents.append(f"p{i} as ({narrow}),")
+            joins.append(f"left join p{i} on p{i}.row_key = {link_key}")
+            link_cols.append(f", p{i}.crm_id as r_link{i}")
             bindings += [self.scope, source.link.model]
-        state_cols = ", ".join(f"s.{c} as r_{c}" for c in ID_MAP_COLUMNS[2:])
         hashed_parts = [alias[c] for c in spec.columns] + [
             f"r_link{i}" for i in range(len(spec.links))
         ]
-        needs_work = (
-            "1 = 1"
-            if full_refresh
-            else "r_key is null or r_key_count > 1 or r_crm_id is null or "
-            "r_synced_hash is null or r_synced_hash <> r_hash"
+        counted = (
+            """repeated as (
+    select r_key as r_dup_key, count(*) as r_dup_count from keyed
+    where r_key is not null group by r_key having count(*) > 1
+), counted as (
+    select keyed.*, coalesce(r_dup_count, 1) as r_key_count
+    from keyed left join repeated on r_dup_key = r_key
+)"""
+            if duplicates
+            else "counted as (select keyed.*, 1 as r_key_count from keyed)"
         )
-        extra = "".join(", " + c for c in link_cols)
+        unchanged = "r_key_count = 1 and s.crm_id is not null and s.synced_hash = r_hash"
         sql = f"""
-with src as (
+with current_state as ({narrow}),
+{" ".join(parents)} src as (
     select {select} from {spec.relation.rendered}
 ), keyed as (
     select src.*, {key} as r_key from src
-), counted as (
-    select keyed.*, count(*) over (partition by r_key) as r_key_count from keyed
-), joined as (
-    select counted.*, {state_cols}{extra}
-    from counted
-    left join {self.id_map} s on s.crm_scope = {b} and s.model_name = {b} and s.row_key = counted.r_key
-    {" ".join(joins)}
+), {counted}, linked as (
+    select counted.*{"".join(link_cols)} from counted {" ".join(joins)}
 ), hashed as (
-    select joined.*, {self._hash_expr(spec.fingerprint, hashed_parts)} as r_hash from joined
+    select linked.*, {self._hash_expr(spec.fingerprint, hashed_parts)} as r_hash from linked
 )"""
         if only_count:
-            return sql + f"\nselect count(*) from hashed where not ({needs_work})", bindings
-        return sql + f"\nselect * from hashed where {needs_work} order by r_key", bindings
+            return (
+                sql + "\nselect count(*) from hashed "
+                f"join current_state s on s.row_key = hashed.r_key where {unchanged}"
+            ), bindings
+        state_cols = ", ".join(f"f.{c} as r_{c}" for c in ID_MAP_COLUMNS[2:])
+        needs_work = "1 = 1" if full_refresh else f"not coalesce({unchanged}, false)"
+        return (
+            sql
+            + f"""
+, todo as (
+    select hashed.* from hashed left join current_state s on s.row_key = hashed.r_key
+    where {needs_work}
+)
+select todo.*, {state_cols} from todo
+left join {self.id_map} f on f.crm_scope = {b} and f.model_name = {b} and f.row_key = todo.r_key
+order by todo.r_key""",
+            [*bindings, self.scope, spec.model],
+        )
 
     def count_unchanged(
-        self, spec: SyncSpec, actual: dict[str, str], *, full_refresh: bool = False
+        self,
+        spec: SyncSpec,
+        actual: dict[str, str],
+        *,
+        full_refresh: bool = False,
+        duplicates: bool = True,
     ) -> int:
         if full_refresh:
             return 0
-        sql, bindings = self._work_sql(spec, actual, full_refresh=False, only_count=True)
+        sql, bindings = self.work_sql(
+            spec, actual, full_refresh=False, only_count=True, duplicates=duplicates
+        )
         return int(self.wh.query(sql, bindings)[0][0])
 
     def work(
-        self, spec: SyncSpec, actual: dict[str, str], *, full_refresh: bool = False
+        self,
+        spec: SyncSpec,
+        actual: dict[str, str],
+        *,
+        full_refresh: bool = False,
+        duplicates: bool = True,
     ) -> WorkSpool:
         """Rows needing a decision, ordered by key.
 
         The result is spooled to a temporary file first, so the warehouse connection is free for
         state writes while rows are processed (a second query on a connection that is still
         streaming can silently end the stream) and memory stays bounded."""
-        sql, bindings = self._work_sql(spec, actual, full_refresh=full_refresh, only_count=False)
+        sql, bindings = self.work_sql(
+            spec, actual, full_refresh=full_refresh, only_count=False, duplicates=duplicates
+        )
         spool = tempfile.TemporaryFile(prefix="rdcrm-work-")  # noqa: SIM115 - WorkSpool closes it
         names: list[str] = []
         count = 0

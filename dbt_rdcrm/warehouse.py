@@ -20,6 +20,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from dbt_rdcrm.errors import RdcrmError
+
 if TYPE_CHECKING:
     from dbt.adapters.base import BaseAdapter
     from dbt.adapters.base.relation import BaseRelation
@@ -36,7 +38,7 @@ _PSYCOPG2_ADAPTERS = frozenset({"postgres"})
 _cursor_names = (f"dbt_rdcrm_stream_{n}" for n in itertools.count(1))
 
 
-class WarehouseError(Exception):
+class WarehouseError(RdcrmError):
     """A problem the user must fix (bad profile, unreachable database, failing SQL).
 
     ``str()`` is one line naming the target (or the path) concerned.
