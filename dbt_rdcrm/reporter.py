@@ -140,12 +140,17 @@ def reason_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
 
 
 def skipped_lines(result: RunResult) -> list[str]:
-    """Models that stopped early: how many rows were left, and why."""
-    return [
-        f"{m.model}: {m.counts.get(Outcome.SKIPPED, 0)} row(s) skipped: {m.stopped}"
-        for m in result.models
-        if m.stopped and m.counts.get(Outcome.SKIPPED, 0)
-    ]
+    """Rows left out because models stopped early: how many, where, and why (per reason)."""
+    by_reason: dict[str, list[ModelResult]] = {}
+    for m in result.models:
+        if m.stopped and m.counts.get(Outcome.SKIPPED, 0):
+            by_reason.setdefault(m.stopped, []).append(m)
+    lines = []
+    for reason, models in by_reason.items():
+        total = sum(m.counts[Outcome.SKIPPED] for m in models)
+        where = ", ".join(f"{m.model} {m.counts[Outcome.SKIPPED]}" for m in models)
+        lines.append(f"{total} row(s) skipped ({where}): {reason}")
+    return lines
 
 
 def sample_lines(result: RunResult) -> list[str]:

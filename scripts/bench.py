@@ -83,8 +83,9 @@ print(rows, connected - started, time.perf_counter() - connected)
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     """Wall seconds, peak RSS in MB, and stdout of a child process."""
     started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True)
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     out, err = process.stdout.read(), process.stderr.read()
@@ -113,8 +114,9 @@ def seed_state(root: Path, base_url: str) -> int:
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
         store.ensure()
-        sql, bindings = store.work_sql(spec, resolve_columns([spec], wh)[spec.model],
-                                       full_refresh=True, only_count=False)
+        sql, bindings = store.work_sql(
+            spec, resolve_columns([spec], wh)[spec.model], full_refresh=True, only_count=False
+        )
         head, _, _ = sql.rpartition("\n, todo as (")
         bindings = bindings[:-2]  # the tail's bindings (the wide state join) are cut off
         columns = ", ".join(wh.quote(c) for c in ["crm_scope", *ID_MAP_COLUMNS])
@@ -123,7 +125,8 @@ def seed_state(root: Path, base_url: str) -> int:
             f"insert into {store.id_map} ({columns}) {head}\n"
             f"select {b}, {b}, r_key, 'contact', substr(r_hash, 1, 24), r_hash, "
             "current_timestamp, null, null, null, null, current_timestamp from hashed",
-            [*bindings, base_url, spec.model])
+            [*bindings, base_url, spec.model],
+        )
         wh.commit()
         return wh.query(f"select count(*) from {store.id_map}")[0][0]
 
@@ -140,8 +143,13 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory(prefix="rdcrm-bench-") as tmp, Emulator(rate_limit=0) as emu:
         root = Path(tmp)
-        env = {**os.environ, "RDCRM_BASE_URL": emu.base_url, "RDCRM_ACCESS_TOKEN": "emulator-token",
-               "DBT_PROFILES_DIR": str(root), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+        env = {
+            **os.environ,
+            "RDCRM_BASE_URL": emu.base_url,
+            "RDCRM_ACCESS_TOKEN": "emulator-token",
+            "DBT_PROFILES_DIR": str(root),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
         write_project(root, args.rows, "name")
         print(f"building a {args.rows:,}-row model ...", flush=True)
         build_wall, _, _ = run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
@@ -162,14 +170,20 @@ def main() -> None:
         planned = json.loads(out)["totals"]
 
     print(f"\nrows in the model:                {int(rows):,}")
-    print(f"plain streaming scan:             {scan_wall:6.2f}s wall "
-          f"(connect {float(connect_s):.2f}s + stream {float(stream_s):.2f}s), "
-          f"peak RSS {scan_rss:.0f} MB")
-    print(f"no-change re-run (dbt-rdcrm sync): {rerun_wall:6.2f}s wall, peak RSS "
-          f"{rerun_rss:.0f} MB, {result['totals']['unchanged']:,} unchanged, "
-          f"{requests_sent} requests")
-    print(f"plan with every row changed:      {plan_wall:6.2f}s wall, peak RSS {plan_rss:.0f} MB, "
-          f"{planned['updated']:,} updates planned")
+    print(
+        f"plain streaming scan:             {scan_wall:6.2f}s wall "
+        f"(connect {float(connect_s):.2f}s + stream {float(stream_s):.2f}s), "
+        f"peak RSS {scan_rss:.0f} MB"
+    )
+    print(
+        f"no-change re-run (dbt-rdcrm sync): {rerun_wall:6.2f}s wall, peak RSS "
+        f"{rerun_rss:.0f} MB, {result['totals']['unchanged']:,} unchanged, "
+        f"{requests_sent} requests"
+    )
+    print(
+        f"plan with every row changed:      {plan_wall:6.2f}s wall, peak RSS {plan_rss:.0f} MB, "
+        f"{planned['updated']:,} updates planned"
+    )
     ratio = rerun_wall / scan_wall
     print(f"\nratio re-run / scan: {ratio:.2f} (target <= 3)")
     print(f"peak RSS of the re-run: {rerun_rss:.0f} MB (target <= 500 MB)")

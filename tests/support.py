@@ -132,6 +132,10 @@ class Project:
             cursor = connection.execute(statement, params or [])
             return cursor.fetchall() if cursor.description else []
 
+    def project_rows(self, table: str) -> list[tuple]:
+        """Every row of a state table."""
+        return self.sql(f"select * from {self.state_schema}.{table}")
+
     def dbt(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [DBT, *args, "--project-dir", str(self.path), "--profiles-dir", str(self.path)],

@@ -5,37 +5,33 @@ Real dbt on DuckDB and the emulator over HTTP; the emulator's request log is the
 
 from __future__ import annotations
 
-import io
 import json
-import os
 
 import pytest
-from rich.console import Console
-
-from dbt_rdcrm import runner
-from dbt_rdcrm.engine import SyncOptions
-from dbt_rdcrm.reporter import HumanReporter
-from dbt_rdcrm.settings import resolve_paths
 
 COMPARED = ("created", "updated", "unchanged", "waiting", "rejected", "failed", "skipped")
-ORG_A = "6621a1b2c3d4e5f678905678"
-STAGE = "6621a1b2c3d4e5f678900001"
-PLAIN = {"NO_COLOR": "1", "FORCE_COLOR": None, "TTY_COMPATIBLE": None}
 
 
 def crm_calls(emulator) -> list[tuple[str, str]]:
-    return [(r["method"], r["path"]) for r in emulator.requests()
-            if r["path"].startswith("/crm/v2/")]
+    return [
+        (r["method"], r["path"]) for r in emulator.requests() if r["path"].startswith("/crm/v2/")
+    ]
 
 
 def state_tables(project) -> list[str]:
-    return [name for (name,) in project.sql(
-        "select table_name from information_schema.tables where table_schema = 'main_rdcrm'")]
+    return [
+        name
+        for (name,) in project.sql(
+            "select table_name from information_schema.tables where table_schema = 'main_rdcrm'"
+        )
+    ]
 
 
 def per_model(results: dict, requests_key: str) -> dict:
-    return {m["model"]: ({k: m["counts"][k] for k in COMPARED}, m[requests_key])
-            for m in results["models"]}
+    return {
+        m["model"]: ({k: m["counts"][k] for k in COMPARED}, m[requests_key])
+        for m in results["models"]
+    }
 
 
 def assert_plan_matches_sync(project, emulator) -> tuple[dict, dict]:
@@ -60,8 +56,9 @@ def test_plan_of_the_sample_is_what_the_sync_then_does(sample, emulator):
 
 def test_plan_after_one_changed_row_is_one_update_and_one_request(sample, emulator):
     assert sample.sync().exit_code == 0
-    sample.sql("update main.crm_contacts set full_name = 'Maria S. Silva' "
-               "where customer_id = 'C001'")
+    sample.sql(
+        "update main.crm_contacts set full_name = 'Maria S. Silva' where customer_id = 'C001'"
+    )
     planned, _ = assert_plan_matches_sync(sample, emulator)
     assert planned["totals"]["planned_requests"] == 1
     assert planned["totals"]["unchanged"] == 9
@@ -69,19 +66,28 @@ def test_plan_after_one_changed_row_is_one_update_and_one_request(sample, emulat
 
 
 def test_plan_counts_rejected_and_waiting_rows_with_their_reasons(sample, emulator):
-    sample.sql("insert into main.crm_contacts values "
-               "('C003', 'Ana Souza', 'not-an-email', '+55 11 90000-0001', '1', 'ABC')")
-    sample.sql("insert into main.crm_linked_deals values "
-               "('D003-L', 'Consorcio', 'Ana Souza', 'C003', 'ABC', 10.0)")
+    sample.sql(
+        "insert into main.crm_contacts values "
+        "('C003', 'Ana Souza', 'not-an-email', '+55 11 90000-0001', '1', 'ABC')"
+    )
+    sample.sql(
+        "insert into main.crm_linked_deals values "
+        "('D003-L', 'Consorcio', 'Ana Souza', 'C003', 'ABC', 10.0)"
+    )
     planned, done = assert_plan_matches_sync(sample, emulator)
     contacts = next(m for m in planned["models"] if m["model"] == "crm_contacts")
     assert contacts["reasons"] == [
-        {"outcome": "rejected", "reason": "email is not a valid e-mail address", "rows": 1}]
+        {"outcome": "rejected", "reason": "email is not a valid e-mail address", "rows": 1}
+    ]
     linked = next(m for m in planned["models"] if m["model"] == "crm_linked_deals")
     assert linked["counts"]["waiting"] == 1
-    assert linked["reasons"] == [{
-        "outcome": "waiting", "rows": 1,
-        "reason": "waiting for crm_contacts to sync the linked record (contact_id)"}]
+    assert linked["reasons"] == [
+        {
+            "outcome": "waiting",
+            "rows": 1,
+            "reason": "waiting for crm_contacts to sync the linked record (contact_id)",
+        }
+    ]
     assert planned["totals"]["rejected"] == done["totals"]["rejected"] == 1
 
 
@@ -116,8 +122,10 @@ def test_eta_follows_the_configured_rate_limit(sample, emulator):
 
 
 def test_show_masks_personal_data(sample, emulator):
-    run = sample.cli("plan", "--show", "1", "-s", "crm_contacts", "--output", "json")
-    samples = json.loads(run.stdout)["models"][0]["samples"]
+    run = sample.cli(
+        "plan", "--show", "1", "-s", "crm_organizations crm_contacts", "--output", "json"
+    )
+    samples = json.loads(run.stdout)["models"][1]["samples"]
     data = samples["create"][0]["data"]
     assert data["name"] == "M*** S***"
     assert data["emails"] == [{"email": "m***@example.com"}]
@@ -129,10 +137,18 @@ def test_show_masks_personal_data(sample, emulator):
 
 
 def test_unmasked_shows_payloads_as_they_are(sample, emulator):
-    run = sample.cli("plan", "--show", "2", "--unmasked", "-s", "crm_contacts",
-                     "--output", "json")
+    run = sample.cli(
+        "plan",
+        "--show",
+        "2",
+        "--unmasked",
+        "-s",
+        "crm_organizations crm_contacts",
+        "--output",
+        "json",
+    )
     document = json.loads(run.stdout)
-    created = document["models"][0]["samples"]["create"]
+    created = document["models"][1]["samples"]["create"]
     assert [s["key"] for s in created] == ["C001", "C002"]
     assert created[0]["data"]["emails"] == [{"email": "maria.silva@example.com"}]
     assert document["samples_masked"] is False
@@ -146,89 +162,10 @@ def test_show_needs_a_plan(sample, emulator):
     assert emulator.requests() == []
 
 
-def plan_output(project, monkeypatch, options: SyncOptions) -> str:
-    """The human output of a plan, run through the composition root with a fixed clock on a
-    plain console of fixed width (trailing spaces of padded lines removed)."""
-    for name, value in project.env.items():
-        monkeypatch.setenv(name, value)
-    invocation = runner.Invocation(resolve_paths(str(project.path), None, None, None),
-                                   env=dict(os.environ))
-    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
-    runner.sync(invocation, options, HumanReporter(console), command="plan", clock=lambda: 0.0)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
-
-
-GOLDEN_PLAN = """\
-Planning 5 model(s) to RD Station CRM
-1 of 5 START crm_organizations (organizations): 2 row(s) to process, 0 unchanged
-1 of 5 OK crm_organizations: 2 created (4 requests planned)
-2 of 5 START crm_contacts (contacts): 2 row(s) to process, 0 unchanged
-2 of 5 OK crm_contacts: 2 created (2 requests planned)
-3 of 5 START crm_deals (deals): 2 row(s) to process, 0 unchanged
-3 of 5 OK crm_deals: 2 created (2 requests planned)
-4 of 5 START crm_linked_deals (deals): 2 row(s) to process, 0 unchanged
-4 of 5 OK crm_linked_deals: 2 created (2 requests planned)
-5 of 5 START crm_organization_updates (organizations): 2 row(s) to process, 0 unchanged
-5 of 5 OK crm_organization_updates: 2 updated (2 requests planned)
-
-dbt-rdcrm plan
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| crm_organizations        | organizations | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        4 |  2s |
-| crm_contacts             | contacts      | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_deals                | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_linked_deals         | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_organization_updates | organizations | success |    2 |       0 |       2 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| total                    |               |         |   10 |       8 |       2 |         0 |       0 |        0 |      0 |       0 |       12 |  6s |
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-12 requests: about 6s at 120 requests/minute
-
-Payloads (personal data masked):
-  crm_organizations create key ABC: {"name": "E*** A*** L***", "url": "https://e***.com.br", "custom_fields": {"cnpj": "**.***.***/****-90"}}
-  crm_contacts create key C001: {"name": "M*** S***", "emails": [{"email": "m***@example.com"}], "phones": [{"phone": "+55 ** *****-**78"}], "organization_id": "<id of the record this run creates first>", "custom_fields": {"cpf": "***.***.***-00"}}
-  crm_deals create key D001: {"name": "C*** P*** *01", "organization_id": "6621a1b2c3d4e5f678905678", "stage_id": "6621a1b2c3d4e5f678900001", "custom_fields": {"valor_credito": 150000}}
-  crm_linked_deals create key D001-L: {"one_time_price": 150000, "name": "C*** d*** g*** - M*** S***", "status": "ongoing", "organization_id": "<id of the record this run creates first>", "contact_ids": ["<id of the record this run creates first>"]}
-  crm_organization_updates update key 6621a1b2c3d4e5f678905678 -> 6621a1b2c3d4e5f678905678: {"url": "https://e***.com.br", "description": "C*** d*** **19"}"""  # noqa: E501
-
-
-def test_plan_human_output_is_exact(sample, emulator, monkeypatch):
-    assert plan_output(sample, monkeypatch, SyncOptions(dry_run=True, show=1)) == GOLDEN_PLAN
-
-
-def test_plan_human_output_names_what_would_not_go_through(sample, emulator, monkeypatch):
-    assert sample.sync().exit_code == 0
-    sample.sql("update main.crm_contacts set contact_email = 'nope' where customer_id = 'C002'")
-    sample.sql(f"insert into main.crm_deals values ('D003', 'Credito PJ 003', '{ORG_A}', "
-               f"'{STAGE}', 990.0)")
-    output = plan_output(sample, monkeypatch, SyncOptions(dry_run=True))
-    table_and_after = output[output.index("dbt-rdcrm plan"):]
-    assert table_and_after == """\
-dbt-rdcrm plan
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| crm_organizations        | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-| crm_contacts             | contacts      | success |    2 |       0 |       0 |         1 |       0 |        1 |      0 |       0 |        0 |  0s |
-| crm_deals                | deals         | success |    3 |       1 |       0 |         2 |       0 |        0 |      0 |       0 |        1 |  1s |
-| crm_linked_deals         | deals         | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-| crm_organization_updates | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| total                    |               |         |   11 |       1 |       0 |         9 |       0 |        1 |      0 |       0 |        1 |  1s |
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-1 request: about 1s at 120 requests/minute
-
-Rows that would not go through:
-  crm_contacts: 1 rejected: email is not a valid e-mail address"""  # noqa: E501
-
-
 # --- budgets -------------------------------------------------------------------------------
 
 
-def test_max_requests_stops_cleanly_and_the_next_run_finishes_without_resending(
-    sample, emulator
-):
+def test_max_requests_stops_cleanly_and_the_next_run_finishes_without_resending(sample, emulator):
     first = sample.sync("--max-requests", "5", "--output", "json")
     assert first.exit_code == 0, first.output
     assert first.results["totals"]["requests"] == len(crm_calls(emulator)) <= 5
@@ -250,8 +187,9 @@ def test_a_budgeted_run_and_its_sequel_send_each_row_exactly_once(sample, emulat
     calls = crm_calls(emulator)
     state = emulator.state()
     created = [r for kind in ("contacts", "deals") for r in state[kind]]
-    created += [o for o in state["organizations"] if o["name"] in ("Empresa ABC Ltda",
-                                                                   "Tech Corp SA")]
+    created += [
+        o for o in state["organizations"] if o["name"] in ("Empresa ABC Ltda", "Tech Corp SA")
+    ]
     assert len(created) == 8
     names = [r["name"] for r in created]
     assert len(names) == len(set(names))  # every key ended as exactly one CRM record
@@ -259,7 +197,7 @@ def test_a_budgeted_run_and_its_sequel_send_each_row_exactly_once(sample, emulat
     assert sorted(m for m, _ in calls) == sorted(["GET"] * 2 + ["POST"] * 8 + ["PUT"] * 2)
 
 
-@pytest.mark.parametrize("budget", [0, 1, 3, 7], ids=lambda n: f"max-requests-{n}")
+@pytest.mark.parametrize("budget", [0, 3], ids=lambda n: f"max-requests-{n}")
 def test_any_budget_then_a_plain_run_sends_the_same_twelve_requests(sample, emulator, budget):
     sample.sync("--max-requests", str(budget))
     sample.sync()

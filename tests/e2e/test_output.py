@@ -1,0 +1,397 @@
+"""Exact human and JSON output of `plan` and `sync`: a fixed clock, a plain console of fixed
+width, and JSON documents compared whole (only ids, times and ports normalised)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+
+from rich.console import Console
+
+from dbt_rdcrm import runner
+from dbt_rdcrm.engine import SyncOptions
+from dbt_rdcrm.reporter import HumanReporter, JsonReporter
+from dbt_rdcrm.settings import resolve_paths
+
+ORG_A = "6621a1b2c3d4e5f678905678"
+STAGE = "6621a1b2c3d4e5f678900001"
+
+
+def human_output(project, monkeypatch, options: SyncOptions, command: str = "plan") -> str:
+    """The human output of a command, run through the composition root with a fixed clock on
+    a plain console of fixed width (trailing spaces of padded lines removed)."""
+    for name, value in project.env.items():
+        monkeypatch.setenv(name, value)
+    invocation = runner.Invocation(
+        resolve_paths(str(project.path), None, None, None), env=dict(os.environ)
+    )
+    console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
+    runner.sync(invocation, options, HumanReporter(console), command=command, clock=lambda: 0.0)
+    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+
+
+GOLDEN_PLAN = """\
+Planning 5 model(s) to RD Station CRM
+1 of 5 START crm_organizations (organizations): 2 row(s) to process, 0 unchanged
+1 of 5 OK crm_organizations: 2 created (4 requests planned)
+2 of 5 START crm_contacts (contacts): 2 row(s) to process, 0 unchanged
+2 of 5 OK crm_contacts: 2 created (2 requests planned)
+3 of 5 START crm_deals (deals): 2 row(s) to process, 0 unchanged
+3 of 5 OK crm_deals: 2 created (2 requests planned)
+4 of 5 START crm_linked_deals (deals): 2 row(s) to process, 0 unchanged
+4 of 5 OK crm_linked_deals: 2 created (2 requests planned)
+5 of 5 START crm_organization_updates (organizations): 2 row(s) to process, 0 unchanged
+5 of 5 OK crm_organization_updates: 2 updated (2 requests planned)
+
+dbt-rdcrm plan
++----------------------------------------------------------------------------------------------------------------------------------------------------+
+| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
+| crm_organizations        | organizations | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        4 |  2s |
+| crm_contacts             | contacts      | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
+| crm_deals                | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
+| crm_linked_deals         | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
+| crm_organization_updates | organizations | success |    2 |       0 |       2 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
+| total                    |               |         |   10 |       8 |       2 |         0 |       0 |        0 |      0 |       0 |       12 |  6s |
++----------------------------------------------------------------------------------------------------------------------------------------------------+
+12 requests: about 6s at 120 requests/minute
+
+Payloads (personal data masked):
+  crm_organizations create key ABC: {"name": "E*** A*** L***", "url": "https://e***.com.br", "custom_fields": {"cnpj": "**.***.***/****-90"}}
+  crm_contacts create key C001: {"name": "M*** S***", "emails": [{"email": "m***@example.com"}], "phones": [{"phone": "+55 ** *****-**78"}], "organization_id": "<id of the record this run creates first>", "custom_fields": {"cpf": "***.***.***-00"}}
+  crm_deals create key D001: {"name": "C*** P*** *01", "organization_id": "6621a1b2c3d4e5f678905678", "stage_id": "6621a1b2c3d4e5f678900001", "custom_fields": {"valor_credito": 150000}}
+  crm_linked_deals create key D001-L: {"one_time_price": 150000, "name": "C*** d*** g*** - M*** S***", "status": "ongoing", "organization_id": "<id of the record this run creates first>", "contact_ids": ["<id of the record this run creates first>"]}
+  crm_organization_updates update key 6621a1b2c3d4e5f678905678 -> 6621a1b2c3d4e5f678905678: {"url": "https://e***.com.br", "description": "C*** d*** **19"}"""  # noqa: E501
+
+
+def test_plan_human_output_is_exact(sample, emulator, monkeypatch):
+    assert human_output(sample, monkeypatch, SyncOptions(dry_run=True, show=1)) == GOLDEN_PLAN
+
+
+def test_plan_human_output_names_what_would_not_go_through(sample, emulator, monkeypatch):
+    assert sample.sync().exit_code == 0
+    sample.sql("update main.crm_contacts set contact_email = 'nope' where customer_id = 'C002'")
+    sample.sql(
+        f"insert into main.crm_deals values ('D003', 'Credito PJ 003', '{ORG_A}', '{STAGE}', 990.0)"
+    )
+    output = human_output(sample, monkeypatch, SyncOptions(dry_run=True))
+    table_and_after = output[output.index("dbt-rdcrm plan") :]
+    assert (
+        table_and_after
+        == """\
+dbt-rdcrm plan
++----------------------------------------------------------------------------------------------------------------------------------------------------+
+| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
+| crm_organizations        | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
+| crm_contacts             | contacts      | success |    2 |       0 |       0 |         1 |       0 |        1 |      0 |       0 |        0 |  0s |
+| crm_deals                | deals         | success |    3 |       1 |       0 |         2 |       0 |        0 |      0 |       0 |        1 |  1s |
+| crm_linked_deals         | deals         | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
+| crm_organization_updates | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
+| total                    |               |         |   11 |       1 |       0 |         9 |       0 |        1 |      0 |       0 |        1 |  1s |
++----------------------------------------------------------------------------------------------------------------------------------------------------+
+1 request: about 1s at 120 requests/minute
+
+Rows that would not go through:
+  crm_contacts: 1 rejected: email is not a valid e-mail address"""
+    )  # noqa: E501
+
+
+def json_output(project, monkeypatch, options: SyncOptions, command: str, *select: str) -> dict:
+    """The JSON document a command prints, with a fixed clock; ids, time and port normalised."""
+    for name, value in project.env.items():
+        monkeypatch.setenv(name, value)
+    invocation = runner.Invocation(
+        resolve_paths(str(project.path), None, None, None),
+        selection=runner.Selection(select),
+        env=dict(os.environ),
+    )
+    stream = io.StringIO()
+    runner.sync(invocation, options, JsonReporter(stream), command=command, clock=lambda: 0.0)
+    document = json.loads(stream.getvalue())
+    assert document == json.loads(project.results_file.read_text())  # the same on disk
+    for volatile in ("run_id", "invocation_id", "generated_at"):
+        assert document.pop(volatile)
+    assert document.pop("base_url").startswith("http://127.0.0.1:")
+    return document
+
+
+GOLDEN_BUDGETED_SYNC = """\
+Syncing 5 model(s) to RD Station CRM
+1 of 5 START crm_organizations (organizations): 2 row(s) to process, 0 unchanged
+1 of 5 OK crm_organizations: 2 created (4 requests, 0.0s)
+2 of 5 START crm_contacts (contacts): 2 row(s) to process, 0 unchanged
+2 of 5 OK crm_contacts: 1 created, 1 skipped (1 requests, 0.0s)
+3 of 5 START crm_deals (deals): 2 row(s) to process, 0 unchanged
+3 of 5 OK crm_deals: 2 skipped (0 requests, 0.0s)
+4 of 5 START crm_linked_deals (deals): 2 row(s) to process, 0 unchanged
+4 of 5 OK crm_linked_deals: 2 skipped (0 requests, 0.0s)
+5 of 5 START crm_organization_updates (organizations): 2 row(s) to process, 0 unchanged
+5 of 5 OK crm_organization_updates: 2 skipped (0 requests, 0.0s)
+
+dbt-rdcrm sync
++-----------------------------------------------------------------------------------------------------------------------------------------------------+
+| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | time |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+------|
+| crm_organizations        | organizations | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        4 | 0.0s |
+| crm_contacts             | contacts      | success |    2 |       1 |       0 |         0 |       0 |        0 |      0 |       1 |        1 | 0.0s |
+| crm_deals                | deals         | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
+| crm_linked_deals         | deals         | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
+| crm_organization_updates | organizations | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
+|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+------|
+| total                    |               |         |   10 |       3 |       0 |         0 |       0 |        0 |      0 |       7 |        5 | 0.0s |
++-----------------------------------------------------------------------------------------------------------------------------------------------------+
+7 row(s) skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""  # noqa: E501
+
+
+def test_budgeted_sync_human_output_is_exact(sample, emulator, monkeypatch):
+    output = human_output(sample, monkeypatch, SyncOptions(max_requests=5), command="sync")
+    assert output == GOLDEN_BUDGETED_SYNC
+
+
+GOLDEN_PLAN_JSON = """\
+{
+  "schema_version": 1,
+  "dbt_rdcrm_version": "0.1.0",
+  "command": "plan",
+  "rate_limit_per_minute": 120,
+  "dry_run": true,
+  "success": true,
+  "elapsed_s": 0.0,
+  "totals": {
+    "rows_read": 4,
+    "requests": 0,
+    "planned_requests": 6,
+    "created": 4,
+    "updated": 0,
+    "unchanged": 0,
+    "waiting": 0,
+    "rejected": 0,
+    "failed": 0,
+    "skipped": 0,
+    "eta_s": 3.0
+  },
+  "notices": [],
+  "samples_masked": true,
+  "models": [
+    {
+      "model": "crm_organizations",
+      "unique_id": "model.rdcrm_sample.crm_organizations",
+      "mode": "organizations",
+      "status": "success",
+      "rows_read": 2,
+      "counts": {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "waiting": 0,
+        "rejected": 0,
+        "failed": 0,
+        "skipped": 0
+      },
+      "requests": 0,
+      "planned_requests": 4,
+      "eta_s": 2.0,
+      "duration_s": 0.0,
+      "error": null,
+      "stopped": null,
+      "issues_total": 0,
+      "issues": [],
+      "reasons": [],
+      "samples": {
+        "create": [
+          {
+            "key": "ABC",
+            "crm_id": null,
+            "data": {
+              "name": "E*** A*** L***",
+              "url": "https://e***.com.br",
+              "custom_fields": {
+                "cnpj": "**.***.***/****-90"
+              }
+            }
+          }
+        ],
+        "update": []
+      }
+    },
+    {
+      "model": "crm_contacts",
+      "unique_id": "model.rdcrm_sample.crm_contacts",
+      "mode": "contacts",
+      "status": "success",
+      "rows_read": 2,
+      "counts": {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "waiting": 0,
+        "rejected": 0,
+        "failed": 0,
+        "skipped": 0
+      },
+      "requests": 0,
+      "planned_requests": 2,
+      "eta_s": 1.0,
+      "duration_s": 0.0,
+      "error": null,
+      "stopped": null,
+      "issues_total": 0,
+      "issues": [],
+      "reasons": [],
+      "samples": {
+        "create": [
+          {
+            "key": "C001",
+            "crm_id": null,
+            "data": {
+              "name": "M*** S***",
+              "emails": [
+                {
+                  "email": "m***@example.com"
+                }
+              ],
+              "phones": [
+                {
+                  "phone": "+55 ** *****-**78"
+                }
+              ],
+              "organization_id": "<id of the record this run creates first>",
+              "custom_fields": {
+                "cpf": "***.***.***-00"
+              }
+            }
+          }
+        ],
+        "update": []
+      }
+    }
+  ]
+}
+"""
+
+
+def test_plan_json_is_exact(sample, emulator, monkeypatch):
+    doc = json_output(
+        sample,
+        monkeypatch,
+        SyncOptions(dry_run=True, show=1),
+        "plan",
+        "crm_organizations crm_contacts",
+    )
+    assert doc == json.loads(GOLDEN_PLAN_JSON)
+
+
+GOLDEN_SYNC_JSON = """\
+{
+  "schema_version": 1,
+  "dbt_rdcrm_version": "0.1.0",
+  "command": "sync",
+  "rate_limit_per_minute": 120,
+  "dry_run": false,
+  "success": true,
+  "elapsed_s": 0.0,
+  "totals": {
+    "rows_read": 5,
+    "requests": 6,
+    "planned_requests": 6,
+    "created": 4,
+    "updated": 0,
+    "unchanged": 0,
+    "waiting": 0,
+    "rejected": 1,
+    "failed": 0,
+    "skipped": 0,
+    "eta_s": null
+  },
+  "notices": [],
+  "samples_masked": true,
+  "models": [
+    {
+      "model": "crm_organizations",
+      "unique_id": "model.rdcrm_sample.crm_organizations",
+      "mode": "organizations",
+      "status": "success",
+      "rows_read": 2,
+      "counts": {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "waiting": 0,
+        "rejected": 0,
+        "failed": 0,
+        "skipped": 0
+      },
+      "requests": 4,
+      "planned_requests": 4,
+      "eta_s": null,
+      "duration_s": 0.0,
+      "error": null,
+      "stopped": null,
+      "issues_total": 0,
+      "issues": [],
+      "reasons": [],
+      "samples": {
+        "create": [],
+        "update": []
+      }
+    },
+    {
+      "model": "crm_contacts",
+      "unique_id": "model.rdcrm_sample.crm_contacts",
+      "mode": "contacts",
+      "status": "success",
+      "rows_read": 3,
+      "counts": {
+        "created": 2,
+        "updated": 0,
+        "unchanged": 0,
+        "waiting": 0,
+        "rejected": 1,
+        "failed": 0,
+        "skipped": 0
+      },
+      "requests": 2,
+      "planned_requests": 2,
+      "eta_s": null,
+      "duration_s": 0.0,
+      "error": null,
+      "stopped": null,
+      "issues_total": 1,
+      "issues": [
+        {
+          "outcome": "rejected",
+          "key": "C003",
+          "row_number": null,
+          "http_status": null,
+          "field": "email",
+          "reason": "email is not a valid e-mail address"
+        }
+      ],
+      "reasons": [
+        {
+          "outcome": "rejected",
+          "reason": "email is not a valid e-mail address",
+          "rows": 1
+        }
+      ],
+      "samples": {
+        "create": [],
+        "update": []
+      }
+    }
+  ]
+}
+"""
+
+
+def test_sync_json_is_exact(sample, emulator, monkeypatch):
+    sample.sql(
+        "insert into main.crm_contacts values "
+        "('C003', 'Ana Souza', 'not-an-email', '+55 11 90000-0001', '1', 'ABC')"
+    )
+    doc = json_output(sample, monkeypatch, SyncOptions(), "sync", "crm_organizations crm_contacts")
+    assert doc == json.loads(GOLDEN_SYNC_JSON)
