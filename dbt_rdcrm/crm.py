@@ -24,12 +24,11 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dbt_rdcrm import __version__
 from dbt_rdcrm.auth.provider import TokenProvider
+from dbt_rdcrm.auth.urls import is_loopback_host
 from dbt_rdcrm.errors import AuthError, UsageError
 from dbt_rdcrm.ratelimit import RateLimiter
 from dbt_rdcrm.secrets import redact
 
-DEFAULT_BASE_URL = "https://api.rd.services/crm/v2"
-LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1", "[::1]")
 MAX_PAGE_SIZE = 200
 
 
@@ -68,7 +67,7 @@ def check_base_url(url: str) -> str:
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise UsageError(f"RD Station CRM base URL {url!r} is not an http(s) URL")
-    if parts.scheme != "https" and parts.hostname not in LOOPBACK_HOSTS:
+    if parts.scheme != "https" and not is_loopback_host(parts.hostname or ""):
         raise UsageError(
             f"RD Station CRM base URL {url!r} must use https (plain http is only "
             "allowed for a local emulator on 127.0.0.1/localhost)"

@@ -200,8 +200,8 @@ class ModelSync:
 
     def _create(self, row: WorkRow, decision: Decision) -> Outcome:
         data = decision.data
-        if decision.match:
-            value = lookup.payload_value(data, self.spec.match)
+        value = lookup.payload_value(data, self.spec.match) if decision.match else None
+        if value is not None:  # a row without a value for the match field is simply created
             found = lookup.find(self.client, self.spec.mode, self.spec.match, value)
             if len(found) == 1:
                 return self._update(row, found[0], data)
@@ -244,12 +244,14 @@ class ModelSync:
         since = since or (row.state.pending_since if row.state else None)
         field = self.spec.match or "name"
         value = lookup.payload_value(data, field)
+        if value is None:  # the match field is empty on this row: look up by name instead
+            field, value = "name", lookup.payload_value(data, "name")
         found = lookup.find(
             self.client,
             self.spec.mode,
             field,
             value,
-            created_since=None if self.spec.match else since,
+            created_since=None if field == self.spec.match else since,
         )
         if len(found) == 1:
             if row.state is not None and row.state.pending_hash == row.row_hash:

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import yaml
 
-from dbt_rdcrm.crm import DEFAULT_BASE_URL, check_base_url
+from dbt_rdcrm.auth.urls import DEFAULT_BASE_URL
+from dbt_rdcrm.crm import check_base_url
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 
 VAR_KEYS = (

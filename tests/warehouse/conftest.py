@@ -9,7 +9,6 @@ all dropped at the end of the session.
 
 from __future__ import annotations
 
-import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,8 +16,8 @@ from typing import Any
 
 import pytest
 import yaml
+from support import POSTGRES, require_postgres
 
-POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "test"}
 PROFILE = "rdcrm_test"
 # Environment that changes how dbt resolves a project; tests set what they need.
 DBT_ENV_VARS = (
@@ -67,30 +66,6 @@ def postgres_output(schema: str, **overrides: Any) -> dict[str, Any]:
         "threads": 1,
         **overrides,
     }
-
-
-def postgres_unavailable() -> str | None:
-    """Why the PostgreSQL server cannot be used, or None if it can."""
-    try:
-        import psycopg2
-    except ImportError:
-        return "psycopg2 is not installed (pip install dbt-postgres)"
-    try:
-        psycopg2.connect(**POSTGRES, connect_timeout=3).close()
-    except psycopg2.OperationalError as exc:
-        detail = " ".join(str(exc).split())
-        return f"no PostgreSQL server at {POSTGRES['host']}:{POSTGRES['port']}: {detail}"
-    return None
-
-
-def require_postgres() -> None:
-    """Skip the test without a server; fail it instead when RDCRM_REQUIRE_POSTGRES=1."""
-    reason = postgres_unavailable()
-    if reason is None:
-        return
-    if os.environ.get("RDCRM_REQUIRE_POSTGRES") == "1":
-        pytest.fail(f"{reason} (RDCRM_REQUIRE_POSTGRES=1 requires one)", pytrace=False)
-    pytest.skip(reason)
 
 
 def _postgres_autocommit(sql: str, *params: Any) -> list[tuple]:
