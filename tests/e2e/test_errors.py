@@ -130,3 +130,43 @@ def test_plain_http_to_a_remote_host_is_refused(sample):
     run = sample.sync(env={"RDCRM_BASE_URL": "http://crm.example.com/crm/v2"})
     assert_clean(run, 2)
     assert "must use https" in run.stderr
+
+
+def _manifest(sample):
+    import json
+
+    return json.loads(sample.manifest_file.read_text())
+
+
+def _save(sample, data):
+    import json
+
+    sample.manifest_file.write_text(json.dumps(data))
+
+
+def test_selecting_an_ephemeral_model_says_why_it_cannot_be_read(sample):
+    data = _manifest(sample)
+    data["nodes"]["model.rdcrm_sample.crm_deals"]["relation_name"] = None
+    _save(sample, data)
+    run = sample.sync("-s", "crm_deals")
+    assert_clean(run, 2)
+    assert "model crm_deals is ephemeral: it has no table or view to read" in run.stderr
+
+
+def test_selecting_a_disabled_model_says_it_is_disabled(sample):
+    data = _manifest(sample)
+    node = data["nodes"].pop("model.rdcrm_sample.crm_deals")
+    data.setdefault("disabled", {})["model.rdcrm_sample.crm_deals"] = [node]
+    _save(sample, data)
+    run = sample.sync("-s", "crm_deals")
+    assert_clean(run, 2)
+    assert "model crm_deals is disabled in dbt" in run.stderr
+
+
+def test_a_manifest_from_an_unsupported_dbt_is_refused(sample):
+    data = _manifest(sample)
+    data["metadata"]["dbt_schema_version"] = "https://schemas.getdbt.com/dbt/manifest/v7.json"
+    _save(sample, data)
+    run = sample.sync()
+    assert_clean(run, 2)
+    assert "unsupported manifest schema" in run.stderr
