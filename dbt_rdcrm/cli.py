@@ -154,12 +154,13 @@ def _run(kw, dry_run: bool, command: str) -> int:
     return result.exit_code
 
 
-def output_option(*choices: str, what: str):
+def output_option(*choices: str, what: str, extra: str = ""):
     return click.option(
         "--output",
         type=click.Choice(["text", *choices]),
         default="text",
-        help=f"json: print {what} as one JSON document on stdout (human output goes to stderr).",
+        help=f"json: print {what} as one JSON document on stdout (human output goes to "
+        f"stderr).{extra}",
     )
 
 
@@ -239,7 +240,7 @@ def validate(**kw) -> int:
 
 @main.command(name="ls")
 @project_options
-@output_option("json", "name", what="the selected syncs")
+@output_option("json", "name", what="the selected syncs", extra=" name: one model name a line.")
 @guarded
 def list_syncs(**kw) -> int:
     """List the declared syncs a selection picks; reads only the manifest."""

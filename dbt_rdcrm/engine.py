@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from dbt_rdcrm import lookup
@@ -134,20 +134,15 @@ class ModelSync:
             if opts.dry_run:
                 self._assume_planned_parents(row)
             decision = decide(spec, row, retry_failed=opts.retry_failed)
-            if opts.dry_run and decision.action in (Action.CREATE, Action.UPDATE, Action.RESOLVE):
-                self.planned.setdefault(spec.model, set()).add(row.key)
-            self.result.planned_requests += decision.requests
             remaining = self.budget()
-            if (
-                not opts.dry_run
-                and remaining is not None
-                and decision.requests
-                and decision.requests > remaining
-            ):
+            if remaining is not None and decision.requests and decision.requests > remaining:
                 stop_reason = "request budget (--max-requests) spent: continues on the next run"
                 self.result.stopped = stop_reason
                 self._finish(row, Outcome.SKIPPED, stop_reason, issue=False)
                 continue
+            self.result.planned_requests += decision.requests
+            if opts.dry_run and decision.action in (Action.CREATE, Action.UPDATE, Action.RESOLVE):
+                self.planned.setdefault(spec.model, set()).add(row.key)
             outcome = self._apply(row, decision)
             if outcome in (Outcome.REJECTED, Outcome.FAILED) and not spec.partial_success:
                 stop_reason = (
@@ -377,6 +372,7 @@ def run_sync(
     rate_limit: int,
     invocation_id: str | None,
     clock: Callable[[], float] = time.monotonic,
+    notices: Sequence[str] = (),
 ) -> RunResult:
     """Sync ``specs`` in order (parents first); one model's failure does not stop the others."""
     started = clock()
@@ -388,6 +384,7 @@ def run_sync(
         base_url=base_url,
         rate_limit=rate_limit,
         dry_run=options.dry_run,
+        notices=list(notices),
     )
     emit(RunStarted(tuple(s.model for s in specs), options.dry_run))
     current: list[ModelResult] = []
@@ -403,9 +400,14 @@ def run_sync(
         client.on_request = count_request
 
     def budget() -> int | None:
+        """Requests left under --max-requests: sent ones in a sync, planned ones in a plan."""
         if options.max_requests is None:
             return None
-        return max(0, options.max_requests - (client.requests_sent if client else 0))
+        if options.dry_run or client is None:
+            spent = sum(m.planned_requests for m in current)
+        else:
+            spent = client.requests_sent
+        return max(0, options.max_requests - spent)
 
     planned: dict[str, set[str]] = {}
     for spec in specs:

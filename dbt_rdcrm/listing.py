@@ -47,10 +47,6 @@ def to_dict(specs: list[SyncSpec], unreadable: Mapping[str, str]) -> dict:
     }
 
 
-def _value(value: object) -> str:
-    return json.dumps(value, ensure_ascii=False) if not isinstance(value, str) else repr(value)
-
-
 def human_lines(specs: list[SyncSpec], unreadable: Mapping[str, str]) -> list[str]:
     """Per sync (in sync order): a header line, then its mapping, values and links."""
     lines: list[str] = []
@@ -64,7 +60,7 @@ def human_lines(specs: list[SyncSpec], unreadable: Mapping[str, str]) -> list[st
         for column, field in info["mapping"].items():
             lines.append(f"  {column} -> {field}")
         for field, value in info["values"].items():
-            lines.append(f"  {field} = {_value(value)}")
+            lines.append(f"  {field} = {json.dumps(value, ensure_ascii=False)}")
         for field, link in info["links"].items():
             lines.append(f"  {field} <- {link['model']} (by {', '.join(link['columns'])})")
     for name, why in sorted(unreadable.items()):

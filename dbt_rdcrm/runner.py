@@ -128,9 +128,8 @@ def sync(
             rate_limit=settings.rate_limit,
             invocation_id=catalog.invocation_id,
             clock=clock,
+            notices=[] if specs else ["nothing selected: no model with meta.rdcrm matched"],
         )
-        if not specs:
-            result.notices.append("nothing selected: no model with meta.rdcrm matched")
     write_results(result, invocation.paths.target_path)
     return result
 

@@ -63,7 +63,7 @@ Payloads (personal data masked):
   crm_contacts create key C001: {"name": "M*** S***", "emails": [{"email": "m***@example.com"}], "phones": [{"phone": "+55 ** *****-**78"}], "organization_id": "<id of the record this run creates first>", "custom_fields": {"cpf": "***.***.***-00"}}
   crm_deals create key D001: {"name": "C*** P*** *01", "organization_id": "6621a1b2c3d4e5f678905678", "stage_id": "6621a1b2c3d4e5f678900001", "custom_fields": {"valor_credito": 150000}}
   crm_linked_deals create key D001-L: {"one_time_price": 150000, "name": "C*** d*** g*** - M*** S***", "status": "ongoing", "organization_id": "<id of the record this run creates first>", "contact_ids": ["<id of the record this run creates first>"]}
-  crm_organization_updates update key 6621a1b2c3d4e5f678905678 -> 6621a1b2c3d4e5f678905678: {"url": "https://e***.com.br", "description": "C*** d*** **19"}"""  # noqa: E501
+  crm_organization_updates update key 6621a1b2c3d4e5f678905678 -> 6621a1b2c3d4e5f678905678: {"url": "https://e***.com.br", "description": "C*** d*** **19"}"""
 
 
 def test_plan_human_output_is_exact(sample, emulator, monkeypatch):
@@ -97,7 +97,7 @@ dbt-rdcrm plan
 
 Rows that would not go through:
   crm_contacts: 1 rejected: email is not a valid e-mail address"""
-    )  # noqa: E501
+    )
 
 
 def json_output(project, monkeypatch, options: SyncOptions, command: str, *select: str) -> dict:
@@ -144,7 +144,7 @@ dbt-rdcrm sync
 |--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+------|
 | total                    |               |         |   10 |       3 |       0 |         0 |       0 |        0 |      0 |       7 |        5 | 0.0s |
 +-----------------------------------------------------------------------------------------------------------------------------------------------------+
-7 row(s) skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""  # noqa: E501
+7 row(s) skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""
 
 
 def test_budgeted_sync_human_output_is_exact(sample, emulator, monkeypatch):

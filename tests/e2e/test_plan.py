@@ -202,3 +202,15 @@ def test_any_budget_then_a_plain_run_sends_the_same_twelve_requests(sample, emul
     sample.sync("--max-requests", str(budget))
     sample.sync()
     assert len(crm_calls(emulator)) == 12
+
+
+def test_a_budgeted_plan_predicts_the_budgeted_sync(sample, emulator):
+    plan = sample.cli("plan", "--max-requests", "5")
+    sync = sample.sync("--max-requests", "5")
+    assert plan.exit_code == sync.exit_code == 0
+    keys = ("created", "updated", "unchanged", "waiting", "skipped")
+    assert {k: plan.results["totals"][k] for k in keys} == {
+        k: sync.results["totals"][k] for k in keys
+    }
+    assert plan.results["totals"]["planned_requests"] == sync.results["totals"]["requests"] == 5
+    assert len(emulator.requests()) == 5

@@ -196,7 +196,6 @@ CASES = {
         args=("--no-warehouse", "-s", "crm_deals"),
         expected=[
             ("error", "not-syncable", "models.crm_deals", "is disabled in dbt"),
-            ("warning", "selection", "--select", "nothing selected"),
         ],
     ),
     "unsupported-selector": Case(
