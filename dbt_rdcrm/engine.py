@@ -16,6 +16,7 @@ from dbt_rdcrm import lookup
 from dbt_rdcrm.crm import CrmClient, CrmError, OutcomeUnknown, Refused, Transient
 from dbt_rdcrm.errors import ConfigError, Problem
 from dbt_rdcrm.events import Emit, ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
+from dbt_rdcrm.fields import Mode
 from dbt_rdcrm.planner import Action, Decision, decide
 from dbt_rdcrm.results import ModelResult, Outcome, RowIssue, RunResult
 from dbt_rdcrm.specs import SyncSpec
@@ -300,12 +301,15 @@ class ModelSync:
         self.store.save(state)
 
     def _failed(self, row: WorkRow, exc: CrmError) -> Outcome:
+        reason = str(exc)
+        if isinstance(exc, Refused) and self.spec.mode is Mode.ORGANIZATIONS and exc.status == 400:
+            reason += " (organization names are unique: add `match: name` to update it instead)"
         if isinstance(exc, Refused) and row.key is not None:
-            self._record(row, refused=str(exc))
+            self._record(row, refused=reason)
         return self._finish(
             row,
             Outcome.FAILED,
-            str(exc),
+            reason,
             status=exc.status or None,
             field=exc.field,
             operation="send",

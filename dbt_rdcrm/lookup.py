@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from dbt_rdcrm.crm import CrmClient
+from dbt_rdcrm.crm import CrmClient, Refused, Transient
 from dbt_rdcrm.fields import Mode
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -57,5 +57,8 @@ def find(
         since = (created_since - CLOCK_SKEW).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         rdql += f" created_at:>={since}"
     wanted = value.strip().lower()
-    hits: Iterable[dict] = client.search(mode.value, rdql)
+    try:
+        hits: Iterable[dict] = list(client.search(mode.value, rdql))
+    except Refused as exc:  # the search was refused, not the row: nothing to remember
+        raise Transient(exc.status, f"lookup on {field} refused: {exc.message}") from None
     return [record["id"] for record in hits if wanted in _values(record, field)]

@@ -315,3 +315,27 @@ def test_kill_9_mid_run_then_rerun_leaves_exactly_one_record_per_key(project, em
 
 
 from support import CLI  # noqa: E402
+
+
+def test_a_taken_organization_name_fails_with_a_hint_to_match(sample, emulator):
+    crm_post(emulator, "organizations", {"name": "Tech Corp SA"})
+    sample.edit_manifest(
+        "crm_organizations",
+        {
+            "mode": "organizations",
+            "key": "company_code",
+            "mapping": {"company_name": "name", "company_website": "website"},
+        },
+    )
+    run = sample.sync("-s", "crm_organizations")
+    assert run.exit_code == 1
+    assert (
+        run.counts("crm_organizations")["created"],
+        run.counts("crm_organizations")["failed"],
+    ) == (1, 1)
+    issue = run.model("crm_organizations")["issues"][0]
+    assert issue["key"] == "TECH" and issue["http_status"] == 400
+    assert issue["reason"] == (
+        "HTTP 400: Nome Empresa já cadastrada. (organization names are "
+        "unique: add `match: name` to update it instead)"
+    )
