@@ -254,9 +254,19 @@ class Warehouse:
         return f"cast({expr} as {self.string_type})"
 
     def close(self) -> None:
-        """Close every thread's connection, rolling back uncommitted work."""
+        """Close every thread's connection, rolling back uncommitted work.
+
+        dbt-duckdb keeps the database open in a process-wide environment after its connections
+        close; it is closed too, so the file is free for other processes (its lock released).
+        """
         with self._errors("closing connections"):
             self._adapter.cleanup_connections()
+            manager = type(self._adapter.connections)
+            environment = getattr(manager, "_ENV", None)
+            if environment is not None and hasattr(environment, "close"):
+                environment.close()
+            if hasattr(manager, "close_all_connections"):
+                manager.close_all_connections()
 
     def __enter__(self) -> Warehouse:
         return self

@@ -223,3 +223,17 @@ def test_importing_the_module_does_not_import_dbt() -> None:
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_closing_releases_the_duckdb_file_for_other_processes(tmp_path: Path, projects) -> None:
+    db = tmp_path / "w.duckdb"
+    project = projects.write(tmp_path / "p", {"dev": projects.duckdb(db)})
+    warehouse = Warehouse.connect(project)
+    warehouse.execute("create table t as select 1 as x")
+    warehouse.commit()
+    warehouse.close()
+    script = f"import duckdb; print(duckdb.connect({str(db)!r}).sql('select x from t').fetchall())"
+    other = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False
+    )
+    assert other.stdout.strip() == "[(1,)]", other.stderr
