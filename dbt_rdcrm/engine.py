@@ -390,7 +390,7 @@ def run_sync(
         dry_run=options.dry_run,
         notices=list(notices),
     )
-    emit(RunStarted(tuple(s.model for s in specs), options.dry_run))
+    emit(RunStarted(tuple(s.model for s in specs), options.dry_run, rate_limit))
     current: list[ModelResult] = []
     if client is not None:
         previous_hook = client.on_request

@@ -12,6 +12,7 @@ from dbt_rdcrm.results import ModelResult, Outcome, RunResult
 class RunStarted:
     models: tuple[str, ...]
     dry_run: bool
+    rate_limit: int = 0  # requests per minute (0: none), for ETAs before rows have a pace
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,13 @@ class ModelStarted:
 class RowDone:
     model: str
     outcome: Outcome
+
+
+@dataclass(frozen=True)
+class RateLimitWait:
+    """The shared rate limiter holds the next request back for ``seconds``."""
+
+    seconds: float
 
 
 @dataclass(frozen=True)
@@ -44,7 +52,7 @@ class RunFinished:
     result: RunResult
 
 
-Event = RunStarted | ModelStarted | RowDone | Notice | ModelFinished | RunFinished
+Event = RunStarted | ModelStarted | RowDone | RateLimitWait | Notice | ModelFinished | RunFinished
 Emit = Callable[[Event], None]
 
 

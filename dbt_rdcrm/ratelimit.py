@@ -22,6 +22,7 @@ class RateLimiter:
         per_minute: int,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        on_wait: Callable[[float], None] | None = None,
     ):
         self.per_minute = per_minute
         self._clock = clock
@@ -30,6 +31,7 @@ class RateLimiter:
         self._paused_until = 0.0
         self._lock = threading.Lock()
         self.waited = 0.0  # total seconds spent waiting, for reports
+        self.on_wait = on_wait
 
     def _delay(self, now: float) -> float:
         delay = max(0.0, self._paused_until - now)
@@ -51,6 +53,8 @@ class RateLimiter:
                         self._sent.append(now)
                     return
             self.waited += delay
+            if self.on_wait is not None:
+                self.on_wait(delay)
             self._sleep(delay)
 
     def pause(self, seconds: float) -> None:

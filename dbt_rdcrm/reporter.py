@@ -16,7 +16,6 @@ from rich.progress import (
     TaskID,
     TextColumn,
     TimeElapsedColumn,
-    TimeRemainingColumn,
 )
 from rich.table import Table
 
@@ -25,6 +24,7 @@ from dbt_rdcrm.events import (
     ModelFinished,
     ModelStarted,
     Notice,
+    RateLimitWait,
     RowDone,
     RunFinished,
     RunStarted,
@@ -67,6 +67,12 @@ def eta_line(result: RunResult) -> str:
         return f"{requests} {noun}: no rate limit configured"
     eta = eta_text(eta_seconds(requests, result.rate_limit))
     return f"{requests} {noun}: about {eta} at {result.rate_limit} requests/minute"
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(round(seconds)), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}"
 
 
 def summary_table(result: RunResult, plain: bool) -> Table:
@@ -176,11 +182,13 @@ class HumanReporter:
         self.position = 0
         self.total_models = 0
         self.dry_run = False
+        self.rate_limit = 0
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunStarted):
             self.total_models = len(event.models)
             self.dry_run = event.dry_run
+            self.rate_limit = event.rate_limit
             verb = "Planning" if event.dry_run else "Syncing"
             self.console.print(f"{verb} {len(event.models)} model(s) to RD Station CRM")
             if not self.plain:
@@ -190,8 +198,7 @@ class HumanReporter:
                     MofNCompleteColumn(),
                     TextColumn("{task.fields[rate]}"),
                     TimeElapsedColumn(),
-                    TextColumn("eta"),
-                    TimeRemainingColumn(),
+                    TextColumn("eta {task.fields[eta]}"),
                     console=self.console,
                     transient=True,
                 )
@@ -205,16 +212,17 @@ class HumanReporter:
             self._print(escape(line))
             if self.progress is not None:
                 self.tasks[event.model] = self.progress.add_task(
-                    event.model, total=event.to_process, rate=""
+                    event.model, total=event.to_process, rate="", eta=""
                 )
+                self._update_pace(self.tasks[event.model])
         elif isinstance(event, RowDone) and self.progress is not None:
             task_id = self.tasks.get(event.model)
             if task_id is not None:
                 self.progress.advance(task_id)
-                task = self.progress.tasks[task_id]
-                speed = task.speed
-                rate = f"{speed * 60:.0f} rows/min" if speed else ""
-                self.progress.update(task_id, rate=rate)
+                self._update_pace(task_id)
+        elif isinstance(event, RateLimitWait) and self.progress is not None:
+            for task_id in self.tasks.values():
+                self._update_pace(task_id, waiting=event.seconds)
         elif isinstance(event, Notice):
             prefix = f"{event.model}: " if event.model else ""
             self._print("[yellow]warning[/yellow] " + escape(redact(prefix + event.message)))
@@ -222,6 +230,25 @@ class HumanReporter:
             self._model_done(event.result)
         elif isinstance(event, RunFinished):
             self._run_done(event.result)
+
+    def _update_pace(self, task_id: TaskID, waiting: float = 0.0) -> None:
+        """Rows per minute so far, and the time left: from that pace once there is one, else
+        from the rate limit (about one request per row), since syncs are limit-bound."""
+        task = next(t for t in self.progress.tasks if t.id == task_id)
+        remaining = max(0, (task.total or 0) - task.completed)
+        speed = task.speed
+        if waiting and self.rate_limit:
+            eta: float | None = waiting + max(0, remaining - 1) * 60 / self.rate_limit
+        elif speed:
+            eta = remaining / speed
+        elif self.rate_limit and not self.dry_run:
+            eta = remaining * 60 / self.rate_limit
+        else:
+            eta = None
+        rate = f"{speed * 60:.0f} rows/min" if speed else ""
+        if waiting:
+            rate = f"rate limit: next request in {waiting:.0f}s"
+        self.progress.update(task_id, rate=rate, eta=_clock(eta) if eta is not None else "-:--:--")
 
     def _print(self, text: str) -> None:
         (self.progress.console if self.progress is not None else self.console).print(text)

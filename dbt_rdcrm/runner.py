@@ -12,7 +12,7 @@ import requests
 from dbt_rdcrm.crm import CrmClient
 from dbt_rdcrm.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.errors import UsageError
-from dbt_rdcrm.events import Emit
+from dbt_rdcrm.events import Emit, RateLimitWait
 from dbt_rdcrm.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
 from dbt_rdcrm.masking import masking_emit
 from dbt_rdcrm.ratelimit import RateLimiter
@@ -112,7 +112,7 @@ def sync(
             client = CrmClient(
                 settings.base_url,
                 tokens,
-                RateLimiter(settings.rate_limit),
+                RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
                 session=session,
                 max_attempts=settings.max_attempts,
             )

@@ -35,13 +35,14 @@ def _result() -> RunResult:
     )
 
 
-def _events(reporter: HumanReporter) -> None:
+def _events(reporter: HumanReporter, models: int = 1) -> None:
     result = _result()
-    reporter(RunStarted(("crm_contacts",), dry_run=False))
-    reporter(ModelStarted("crm_contacts", "contacts", 2, 0))
-    reporter(RowDone("crm_contacts", Outcome.CREATED))
-    reporter(RowDone("crm_contacts", Outcome.REJECTED))
-    reporter(ModelFinished(result.models[0]))
+    reporter(RunStarted(("crm_contacts",) * models, dry_run=False))
+    for _ in range(models):  # the second model's task gets a new id after the first is removed
+        reporter(ModelStarted("crm_contacts", "contacts", 2, 0))
+        reporter(RowDone("crm_contacts", Outcome.CREATED))
+        reporter(RowDone("crm_contacts", Outcome.REJECTED))
+        reporter(ModelFinished(result.models[0]))
     reporter(RunFinished(result))
 
 
@@ -56,7 +57,8 @@ def test_plain_output_has_start_and_end_lines_and_the_failures():
 
 def test_terminal_output_runs_live_progress_and_ends_with_the_table():
     out = io.StringIO()
-    _events(HumanReporter(Console(file=out, width=200, force_terminal=True, color_system=None)))
+    reporter = HumanReporter(Console(file=out, width=200, force_terminal=True, color_system=None))
+    _events(reporter, models=3)
     text = out.getvalue()
     assert "crm_contacts" in text and "created" in text and "rows/min" not in text.split("\n")[-1]
 

@@ -98,3 +98,12 @@ def test_unlimited_limiter_never_waits_and_eta_is_zero():
 
 def test_eta_at_120_per_minute():
     assert RateLimiter(120).eta_seconds(7200) == 3600
+
+
+def test_limiter_reports_each_wait_before_sleeping():
+    t = FakeTime()
+    waits = []
+    limiter = RateLimiter(1, clock=t.clock, sleep=t.sleep, on_wait=waits.append)
+    limiter.acquire()
+    limiter.acquire()
+    assert waits == [60.0] == t.slept
