@@ -73,6 +73,30 @@ def _escape(text: str) -> str:
     return escape(text)
 
 
+class SelectorOption(click.Option):
+    """A repeatable option that, like dbt's ``--select``, also takes the words that follow it
+    up to the next option: ``-s a b --exclude c`` selects a and b."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, multiple=True, **kwargs)
+
+    def add_to_parser(self, parser, ctx):
+        super().add_to_parser(parser, ctx)
+        for name in self.opts:
+            option = parser._long_opt.get(name) or parser._short_opt.get(name)
+            if option is None:
+                continue
+            process = option.process
+
+            def greedy(value, state, process=process):
+                words = [value]
+                while state.rargs and not state.rargs[0].startswith("-"):
+                    words.append(state.rargs.pop(0))
+                process(" ".join(words), state)
+
+            option.process = greedy
+
+
 def project_options(f):
     options = [
         click.option(
@@ -95,10 +119,11 @@ def project_options(f):
             "-s",
             "--select",
             "select",
-            multiple=True,
-            help="Models to sync: names, wildcards, tag:, path:, fqn, mode:.",
+            cls=SelectorOption,
+            help="Models to sync: names, wildcards, tag:, path:, fqn, mode: (several allowed, "
+            "as in dbt: -s a b).",
         ),
-        click.option("--exclude", multiple=True, help="Models to leave out (same syntax)."),
+        click.option("--exclude", cls=SelectorOption, help="Models to leave out (same syntax)."),
     ]
     for option in reversed(options):
         f = option(f)

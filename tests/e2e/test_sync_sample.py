@@ -127,3 +127,10 @@ def _id(emulator, name):
             if record["name"] == name:
                 return record["id"]
     raise AssertionError(name)
+
+
+def test_select_takes_several_words_like_dbt(sample, emulator):
+    run = sample.sync("-s", "crm_organizations", "crm_deals", "--exclude", "crm_deals")
+    assert [m["model"] for m in run.results["models"]] == ["crm_organizations"]
+    both = sample.cli("plan", "-s", "crm_organizations", "tag:nothing", "crm_contacts")
+    assert [m["model"] for m in both.results["models"]] == ["crm_organizations", "crm_contacts"]
