@@ -290,7 +290,7 @@ def test_kill_9_mid_run_then_rerun_leaves_exactly_one_record_per_key(project, em
     )
     project.sql(f"insert into {project.table('crm_deals')} values {values}")
     emulator.set_faults(
-        [{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.05}]
+        [{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.1}]
     )
     env = {**os.environ, **project.env}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
