@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 
 from dbt_rdcrm import lookup
 from dbt_rdcrm.crm import CrmClient, CrmError, OutcomeUnknown, Refused, Transient
-from dbt_rdcrm.errors import ConfigError, Problem
+from dbt_rdcrm.errors import AuthError, ConfigError, Problem
 from dbt_rdcrm.events import Emit, ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
 from dbt_rdcrm.fields import Mode
 from dbt_rdcrm.planner import Action, Decision, decide
@@ -101,6 +101,7 @@ class ModelSync:
         self.clock = clock
         self.result = ModelResult(spec.model, spec.unique_id, spec.mode.value)
         self.planned = planned if planned is not None else {}
+        self.auth_error: AuthError | None = None
         self._last_flush = clock()
 
     # --- the model's pipeline --------------------------------------------------------------
@@ -144,7 +145,15 @@ class ModelSync:
             self.result.planned_requests += decision.requests
             if opts.dry_run and decision.action in (Action.CREATE, Action.UPDATE, Action.RESOLVE):
                 self.planned.setdefault(spec.model, set()).add(row.key)
-            outcome = self._apply(row, decision)
+            try:
+                outcome = self._apply(row, decision)
+            except AuthError as exc:  # no request can succeed now: stop, count what is left
+                self.auth_error = exc
+                stop_reason = "not attempted: the CRM refused the credentials"
+                self.result.status, self.result.error = "error", str(exc)
+                self.result.stopped = stop_reason
+                self._finish(row, Outcome.SKIPPED, stop_reason, issue=False)
+                continue
             if outcome in (Outcome.REJECTED, Outcome.FAILED) and not spec.partial_success:
                 stop_reason = (
                     "not attempted: the model stopped at its first failed row "
@@ -436,6 +445,12 @@ def run_sync(
             model_result.status, model_result.error = "error", str(exc)
         result.models.append(model_result)
         emit(ModelFinished(model_result))
+        if sync.auth_error is not None:
+            result.abort = sync.auth_error
+            left = [s.model for s in specs[len(result.models) :]]
+            if left:
+                result.notices.append(f"not run (credentials refused): {', '.join(left)}")
+            break
     result.elapsed = clock() - started
     emit(RunFinished(result))
     return result

@@ -143,6 +143,7 @@ class RunResult:
     elapsed: float = 0.0
     notices: list[str] = field(default_factory=list)
     samples_masked: bool = True  # plan --show payloads have personal data masked
+    abort: Exception | None = None  # the error that ended the run early (credentials refused)
 
     @property
     def success(self) -> bool:

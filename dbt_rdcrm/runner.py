@@ -131,6 +131,8 @@ def sync(
             notices=[] if specs else ["nothing selected: no model with meta.rdcrm matched"],
         )
     write_results(result, invocation.paths.target_path)
+    if result.abort is not None:
+        raise result.abort
     return result
 
 

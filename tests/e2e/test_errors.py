@@ -117,6 +117,13 @@ def test_revoked_token_is_exit_2_with_how_to_fix(sample, emulator):
     assert_clean(run, 2)
     assert "refused the access token" in run.stderr
     assert "not-a-valid-token-123" not in run.output
+    first = run.results["models"][0]  # what happened is still written down, row by row
+    assert (first["status"], first["counts"]["skipped"], first["rows_read"]) == ("error", 2, 2)
+    assert len(run.results["models"]) == 1
+    assert run.results["notices"] == [
+        "not run (credentials refused): crm_contacts, crm_deals, crm_linked_deals, "
+        "crm_organization_updates"
+    ]
 
 
 def test_missing_credentials_is_exit_2(sample):
