@@ -105,7 +105,11 @@ def test_unbuilt_model_names_the_relation(sample):
 
 
 def test_unreachable_crm_fails_the_rows_not_the_tool(sample):
-    run = sample.sync("-s", "crm_deals", env={"RDCRM_BASE_URL": "http://127.0.0.1:9/crm/v2"})
+    run = sample.sync(
+        "-s",
+        "crm_deals",
+        env={"RDCRM_BASE_URL": "http://127.0.0.1:9/crm/v2", "RDCRM_MAX_ATTEMPTS": "2"},
+    )
     assert_clean(run, 1)
     assert run.counts("crm_deals")["failed"] == 1  # partial_success false: first failure stops
     assert run.counts("crm_deals")["skipped"] == 1
