@@ -289,9 +289,7 @@ def test_kill_9_mid_run_then_rerun_leaves_exactly_one_record_per_key(project, em
         f"('K{i:03d}', 'Kill deal {i:03d}', '{ORG_A}', '{STAGE}', {i}.0)" for i in range(40)
     )
     project.sql(f"insert into {project.table('crm_deals')} values {values}")
-    emulator.set_faults(
-        [{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.1}]
-    )
+    emulator.set_faults([{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.1}])
     env = {**os.environ, **project.env}
     process = subprocess.Popen(  # noqa: S603 - our own CLI
         [str(CLI), "sync", "-s", "crm_deals", "--project-dir", str(project.path)],
