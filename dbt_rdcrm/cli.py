@@ -18,6 +18,7 @@ from dbt_rdcrm import __version__, runner
 from dbt_rdcrm.engine import SyncOptions
 from dbt_rdcrm.errors import RdcrmError, UsageError
 from dbt_rdcrm.reporter import HumanReporter, JsonReporter, fan_out
+from dbt_rdcrm.results import SCHEMA_VERSION
 from dbt_rdcrm.secrets import redact
 from dbt_rdcrm.settings import resolve_paths
 
@@ -164,8 +165,9 @@ def _run(kw, dry_run: bool, command: str) -> int:
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
     reporters = [HumanReporter(console)]
+    json_reporter = JsonReporter(sys.stdout)
     if json_output:
-        reporters.append(JsonReporter(sys.stdout))
+        reporters.append(json_reporter)
     options = SyncOptions(
         dry_run=dry_run,
         full_refresh=kw["full_refresh"],
@@ -173,10 +175,32 @@ def _run(kw, dry_run: bool, command: str) -> int:
         max_requests=kw["max_requests"],
         show=kw["show"],
     )
-    result = runner.sync(
-        _invocation(kw), options, fan_out(*reporters), command=command, unmasked=kw["unmasked"]
-    )
+    try:
+        result = runner.sync(
+            _invocation(kw),
+            options,
+            fan_out(*reporters),
+            command=command,
+            unmasked=kw["unmasked"],
+        )
+    except RdcrmError as exc:
+        if json_output and not json_reporter.printed:
+            _print_json_error(command, exc)
+        raise
     return result.exit_code
+
+
+def _print_json_error(command: str, exc: RdcrmError) -> None:
+    """With --output json, a run that could not start still prints one JSON document."""
+    problems = [{"path": p.path, "message": p.message} for p in getattr(exc, "problems", [])]
+    document = {
+        "schema_version": SCHEMA_VERSION,
+        "dbt_rdcrm_version": __version__,
+        "command": command,
+        "success": False,
+        "error": {"type": type(exc).__name__, "message": redact(str(exc)), "problems": problems},
+    }
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
 def output_option(*choices: str, what: str, extra: str = ""):

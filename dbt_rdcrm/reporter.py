@@ -304,9 +304,11 @@ class JsonReporter:
 
     def __init__(self, stream: IO[str]):
         self.stream = stream
+        self.printed = False
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, RunFinished):
+            self.printed = True
             self.stream.write(json.dumps(event.result.to_dict(), indent=2) + "\n")
             self.stream.flush()
 

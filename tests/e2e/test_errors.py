@@ -181,3 +181,29 @@ def test_a_manifest_from_an_unsupported_dbt_is_refused(sample):
     run = sample.sync()
     assert_clean(run, 2)
     assert "unsupported manifest schema" in run.stderr
+
+
+def test_json_output_still_prints_one_document_when_the_run_cannot_start(sample, emulator):
+    import json
+
+    sample.edit_manifest("crm_contacts", {**GOOD, "mode": "contact"})
+    run = sample.sync("--output", "json")
+    assert_clean(run, 2)
+    document = json.loads(run.stdout)
+    assert (document["command"], document["success"]) == ("sync", False)
+    assert document["error"]["type"] == "ConfigError"
+    assert document["error"]["problems"] == [
+        {
+            "path": f"{P}.mode",
+            "message": "got 'contact', expected one of contacts, deals, organizations",
+        }
+    ]
+
+
+def test_json_output_is_one_document_when_credentials_are_refused_mid_run(sample, emulator):
+    import json
+
+    run = sample.sync("--output", "json", env={"RDCRM_ACCESS_TOKEN": "wrong-token-0001"})
+    assert_clean(run, 2)
+    document = json.loads(run.stdout)  # the run results: exactly one JSON document
+    assert document["success"] is False and document["models"][0]["status"] == "error"
