@@ -148,14 +148,16 @@ class StateStore:
         self.read_only_empty = False  # dry run before the first sync: no tables yet
 
     # --- naming ----------------------------------------------------------------------------
+    EMPTY_ID_MAP = "rdcrm_empty_id_map"
+
     @property
     def id_map(self) -> str:
         if self.read_only_empty:
-            return self._empty_id_map()
+            return self.EMPTY_ID_MAP  # a CTE that work_sql defines
         return self.wh.relation(self.config.database, self.config.schema, self.config.id_map)
 
     def _empty_id_map(self) -> str:
-        """A derived table shaped like the id map with no rows (for a plan before any sync)."""
+        """A CTE shaped like the id map with no rows (for a plan before any sync)."""
         types = {
             "synced_at": self.wh.timestamp_type,
             "pending_since": self.wh.timestamp_type,
@@ -165,7 +167,7 @@ class StateStore:
             f"cast(null as {types.get(c, self.wh.string_type)}) as {c}"
             for c in ["crm_scope", *ID_MAP_COLUMNS]
         )
-        return f"(select {cols} where 1 = 0)"
+        return f"{self.EMPTY_ID_MAP} as (select {cols} where 1 = 0),"
 
     def exists(self) -> bool:
         cfg = self.config
@@ -272,7 +274,8 @@ class StateStore:
         )
         unchanged = "r_key_count = 1 and s.crm_id is not null and s.synced_hash = r_hash"
         sql = f"""
-with current_state as ({narrow}),
+with {self._empty_id_map() if self.read_only_empty else ""}
+current_state as ({narrow}),
 {" ".join(parents)} src as (
     select {select} from {spec.relation.rendered}
 ), keyed as (

@@ -337,3 +337,17 @@ def test_a_taken_organization_name_fails_with_a_hint_to_match(sample, emulator):
         "HTTP 400: Nome Empresa já cadastrada. (organization names are "
         "unique: add `match: name` to update it instead)"
     )
+
+
+def test_plan_before_and_after_the_first_sync_matches_it(project, emulator):
+    before = project.cli("plan")
+    assert before.exit_code == 0, before.output
+    run = project.sync()
+    keys = ("created", "updated", "unchanged", "waiting", "rejected")
+    assert {k: before.results["totals"][k] for k in keys} == {
+        k: run.results["totals"][k] for k in keys
+    }
+    assert before.results["totals"]["planned_requests"] == run.results["totals"]["requests"]
+    after = project.cli("plan")
+    assert after.results["totals"]["unchanged"] == 10
+    assert after.results["totals"]["planned_requests"] == 0
