@@ -8,6 +8,7 @@ dbt is imported inside the functions: importing this module costs nothing.
 
 from __future__ import annotations
 
+import inspect
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -58,9 +59,9 @@ def load_runtime_config(
 
     profile = load_profile(str(project_dir), flags.VARS, flags.PROFILE, flags.TARGET, threads)
     get_invocation_context().uses_adapter(profile.credentials.type)
-    project = load_project(
-        str(project_dir), flags.VERSION_CHECK, profile, flags.VARS, validate=True
-    )
+    # dbt >= 1.9 validates the project only when asked; 1.8 always does and has no flag.
+    extra = {"validate": True} if "validate" in inspect.signature(load_project).parameters else {}
+    project = load_project(str(project_dir), flags.VERSION_CHECK, profile, flags.VARS, **extra)
     return RuntimeConfig.from_parts(project, profile, flags)
 
 

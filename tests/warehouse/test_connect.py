@@ -232,7 +232,10 @@ def test_closing_releases_the_duckdb_file_for_other_processes(tmp_path: Path, pr
     warehouse.execute("create table t as select 1 as x")
     warehouse.commit()
     warehouse.close()
-    script = f"import duckdb; print(duckdb.connect({str(db)!r}).sql('select x from t').fetchall())"
+    script = (
+        f"import duckdb; c = duckdb.connect({str(db)!r}); "
+        "print(c.execute('select x from t').fetchall())"
+    )
     other = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, check=False
     )
