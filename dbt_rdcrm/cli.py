@@ -13,6 +13,7 @@ import traceback
 
 import click
 from rich.console import Console
+from rich.markup import escape
 
 from dbt_rdcrm import __version__, runner
 from dbt_rdcrm.engine import SyncOptions
@@ -47,31 +48,22 @@ def guarded(command):
         try:
             code = command(*args, **kwargs)
         except RdcrmError as exc:
-            _stderr_console().print(
-                f"[red]error:[/red] {_escape(redact(str(exc)))}", soft_wrap=True
-            )
+            _stderr_console().print(f"[red]error:[/red] {escape(redact(str(exc)))}", soft_wrap=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             _stderr_console().print("interrupted: state is committed up to the last checkpoint")
             code = 130
         except Exception as exc:  # the outer edge: anything else is a clean message, exit 2
             message = (
-                f"[red]internal error:[/red] {type(exc).__name__}: "
-                f"{_escape(redact(str(exc)))[:500]}"
+                f"[red]internal error:[/red] {type(exc).__name__}: {escape(redact(str(exc)))[:500]}"
             )
             if os.environ.get("RDCRM_DEBUG"):
-                message += "\n" + _escape(redact(traceback.format_exc()))
+                message += "\n" + escape(redact(traceback.format_exc()))
             _stderr_console().print(message, soft_wrap=True)
             code = EXIT_USAGE
         sys.exit(code or EXIT_OK)
 
     return wrapper
-
-
-def _escape(text: str) -> str:
-    from rich.markup import escape
-
-    return escape(text)
 
 
 class SelectorOption(click.Option):
@@ -281,7 +273,7 @@ def validate(**kw) -> int:
     report = checks.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
     console = make_console(stderr=json_output)
     for line in checks.human_lines(report):
-        console.print(_escape(line), soft_wrap=True)
+        console.print(escape(line), soft_wrap=True)
     if json_output:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     return report.exit_code
@@ -306,7 +298,7 @@ def list_syncs(**kw) -> int:
     else:
         console = make_console()
         for line in listing.human_lines(specs, unreadable):
-            console.print(_escape(line), soft_wrap=True)
+            console.print(escape(line), soft_wrap=True)
     return EXIT_OK
 
 

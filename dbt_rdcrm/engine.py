@@ -20,7 +20,7 @@ from dbt_rdcrm.fields import Mode
 from dbt_rdcrm.planner import Action, Decision, decide
 from dbt_rdcrm.results import ModelResult, Outcome, RowIssue, RunResult
 from dbt_rdcrm.specs import SyncSpec
-from dbt_rdcrm.state import IdMapRow, LogEntry, StateStore, WorkRow, utcnow
+from dbt_rdcrm.state import KEY_SEPARATOR, IdMapRow, LogEntry, StateStore, WorkRow, utcnow
 
 UNKNOWN_CREATE_ATTEMPTS = 3
 PLANNED_ID = "0" * 24  # stands for a parent id that this (dry) run would create first
@@ -168,7 +168,7 @@ class ModelSync:
         for source in self.spec.links:
             values = [row.values.get(c) for c in source.link.columns]
             if row.link_ids.get(source.field) is None and None not in values:
-                parent_key = "|".join(str(v) for v in values)
+                parent_key = KEY_SEPARATOR.join(str(v) for v in values)
                 if parent_key in self.planned.get(source.link.model, ()):
                     row.link_ids[source.field] = PLANNED_ID
 
@@ -438,11 +438,7 @@ def run_sync(
             planned,
         )
         current.append(sync.result)
-        try:
-            model_result = sync.run()
-        except CrmError as exc:  # pragma: no cover - operations turn these into row outcomes
-            model_result = sync.result
-            model_result.status, model_result.error = "error", str(exc)
+        model_result = sync.run()
         result.models.append(model_result)
         emit(ModelFinished(model_result))
         if sync.auth_error is not None:

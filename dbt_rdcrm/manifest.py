@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
+from dbt_rdcrm.fields import LINKABLE
 from dbt_rdcrm.specs import Relation, SyncSpec, parse_sync
 
 SUPPORTED_SCHEMA_VERSIONS = range(10, 13)
@@ -127,7 +128,6 @@ def read_catalog(data: dict) -> tuple[Catalog, list[Problem]]:
 
 def check_links(specs: list[SyncSpec], invalid: set[str] = frozenset()) -> list[Problem]:
     """Linked models must be declared syncs of the right mode, with a key of the same width."""
-    from dbt_rdcrm.fields import LINKABLE
 
     by_name = {spec.model: spec for spec in specs}
     problems = []

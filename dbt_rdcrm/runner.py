@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import requests
 
+from dbt_rdcrm.auth import resolve_token_provider
 from dbt_rdcrm.crm import CrmClient
 from dbt_rdcrm.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.errors import UsageError
@@ -107,7 +108,14 @@ def sync(
             store.read_only_empty = not store.exists()
         else:
             session = session or requests.Session()
-            tokens = _token_provider(settings, invocation.env, session, warehouse)
+            tokens = resolve_token_provider(
+                settings.base_url,
+                invocation.env,
+                session,
+                warehouse=warehouse,
+                state_database=store.config.database,
+                state_schema=store.config.schema,
+            )
             store.ensure()
             client = CrmClient(
                 settings.base_url,
@@ -134,24 +142,3 @@ def sync(
     if result.abort is not None:
         raise result.abort
     return result
-
-
-def _token_provider(settings: Settings, env: Mapping[str, str], session, warehouse):
-    from dbt_rdcrm import auth
-
-    resolve = getattr(auth, "resolve_token_provider", None)
-    if resolve is None:  # until the OAuth module lands: a plain access token only
-        from dbt_rdcrm.errors import AuthError
-
-        token = env.get("RDCRM_ACCESS_TOKEN")
-        if not token:
-            raise AuthError("no RD Station CRM credentials: set RDCRM_ACCESS_TOKEN")
-        return auth.StaticTokenProvider(token)
-    return resolve(
-        settings.base_url,
-        env,
-        session,
-        warehouse=warehouse,
-        state_database=settings.state_database or warehouse.database,
-        state_schema=settings.state_schema,
-    )

@@ -82,6 +82,7 @@ class WorkRow:
 
 ID_MAP_COLUMNS = [f.name for f in fields(IdMapRow)]
 LOG_COLUMNS = [f.name for f in fields(LogEntry)]
+TIMESTAMP_COLUMNS = frozenset({"synced_at", "pending_since", "updated_at", "logged_at"})
 
 
 class WorkSpool:
@@ -156,16 +157,16 @@ class StateStore:
             return self.EMPTY_ID_MAP  # a CTE that work_sql defines
         return self.wh.relation(self.config.database, self.config.schema, self.config.id_map)
 
+    def _column_type(self, column: str) -> str:
+        """The warehouse type of a state table column."""
+        if column in TIMESTAMP_COLUMNS:
+            return self.wh.timestamp_type
+        return self.wh.integer_type if column == "http_status" else self.wh.string_type
+
     def _empty_id_map(self) -> str:
         """A CTE shaped like the id map with no rows (for a plan before any sync)."""
-        types = {
-            "synced_at": self.wh.timestamp_type,
-            "pending_since": self.wh.timestamp_type,
-            "updated_at": self.wh.timestamp_type,
-        }
         cols = ", ".join(
-            f"cast(null as {types.get(c, self.wh.string_type)}) as {c}"
-            for c in ["crm_scope", *ID_MAP_COLUMNS]
+            f"cast(null as {self._column_type(c)}) as {c}" for c in ["crm_scope", *ID_MAP_COLUMNS]
         )
         return f"{self.EMPTY_ID_MAP} as (select {cols} where 1 = 0),"
 
@@ -186,20 +187,12 @@ class StateStore:
     # --- schema ----------------------------------------------------------------------------
     def ensure(self) -> None:
         """Create the schema and tables if missing (idempotent), then commit."""
-        s, t, i = self.wh.string_type, self.wh.timestamp_type, self.wh.integer_type
-        types = {
-            "synced_at": t,
-            "pending_since": t,
-            "updated_at": t,
-            "logged_at": t,
-            "http_status": i,
-        }
         self.wh.create_schema(self.config.database, self.config.schema)
         for relation, columns in (
             (self.id_map, ["crm_scope", *ID_MAP_COLUMNS]),
             (self.sync_log, ["crm_scope", *LOG_COLUMNS]),
         ):
-            body = ", ".join(f"{self.wh.quote(c)} {types.get(c, s)}" for c in columns)
+            body = ", ".join(f"{self.wh.quote(c)} {self._column_type(c)}" for c in columns)
             self.wh.execute(f"create table if not exists {relation} ({body})")
         self.wh.commit()
 
@@ -229,19 +222,14 @@ class StateStore:
         )
         return int(self.wh.query(sql)[0][0]) > 0
 
-    def work_sql(
-        self,
-        spec: SyncSpec,
-        actual: dict[str, str],
-        *,
-        full_refresh: bool,
-        only_count: bool,
-        duplicates: bool = True,
+    def hashed_sql(
+        self, spec: SyncSpec, actual: dict[str, str], *, duplicates: bool = True
     ) -> tuple[str, list]:
-        """The query that finds work (or, with ``only_count``, counts unchanged rows).
+        """``with ... hashed as (...)``: every model row with its key, key count, linked parent
+        ids and row hash, and ``current_state`` (key, id, hash of this model's id map rows).
 
-        Change detection joins narrow projections (key, id, hash) so the warehouse keeps little
-        in memory; the wide state columns are joined only for the rows that need work."""
+        Change detection joins these narrow projections so the warehouse keeps little in
+        memory; callers add the final ``select``."""
         q = self.wh.quote
         b = self.wh.binding_char
         alias = {column: f"c{i}" for i, column in enumerate(spec.columns)}
@@ -272,7 +260,6 @@ class StateStore:
             if duplicates
             else "counted as (select keyed.*, 1 as r_key_count from keyed)"
         )
-        unchanged = "r_key_count = 1 and s.crm_id is not null and s.synced_hash = r_hash"
         sql = f"""
 with {self._empty_id_map() if self.read_only_empty else ""}
 current_state as ({narrow}),
@@ -285,11 +272,27 @@ current_state as ({narrow}),
 ), hashed as (
     select linked.*, {self._hash_expr(spec.fingerprint, hashed_parts)} as r_hash from linked
 )"""
+        return sql, bindings
+
+    def work_sql(
+        self,
+        spec: SyncSpec,
+        actual: dict[str, str],
+        *,
+        full_refresh: bool,
+        only_count: bool,
+        duplicates: bool = True,
+    ) -> tuple[str, list]:
+        """The query that finds work (or, with ``only_count``, counts unchanged rows); the wide
+        state columns are joined only for the rows that need work."""
+        sql, bindings = self.hashed_sql(spec, actual, duplicates=duplicates)
+        unchanged = "r_key_count = 1 and s.crm_id is not null and s.synced_hash = r_hash"
         if only_count:
             return (
                 sql + "\nselect count(*) from hashed "
                 f"join current_state s on s.row_key = hashed.r_key where {unchanged}"
             ), bindings
+        b = self.wh.binding_char
         state_cols = ", ".join(f"f.{c} as r_{c}" for c in ID_MAP_COLUMNS[2:])
         needs_work = "1 = 1" if full_refresh else f"not coalesce({unchanged}, false)"
         return (

@@ -114,11 +114,7 @@ def seed_state(root: Path, base_url: str) -> int:
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
         store.ensure()
-        sql, bindings = store.work_sql(
-            spec, resolve_columns([spec], wh)[spec.model], full_refresh=True, only_count=False
-        )
-        head, _, _ = sql.rpartition("\n, todo as (")
-        bindings = bindings[:-2]  # the tail's bindings (the wide state join) are cut off
+        head, bindings = store.hashed_sql(spec, resolve_columns([spec], wh)[spec.model])
         columns = ", ".join(wh.quote(c) for c in ["crm_scope", *ID_MAP_COLUMNS])
         b = wh.binding_char
         wh.execute(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from support import Project, build_sample, copy_project, postgres_sql, require_postgres
+from support import Project, build_sample, copy_project, drop_postgres_schemas, require_postgres
 
 from dbt_rdcrm.emulator import Emulator
 
@@ -39,11 +39,7 @@ def postgres_prefix():
     require_postgres()
     prefix = f"rdcrm_e2e_{secrets.token_hex(3)}"
     yield prefix
-    names = postgres_sql(
-        "select nspname from pg_namespace where nspname like %s", [prefix.replace("_", r"\_") + "%"]
-    )
-    for (name,) in names:
-        postgres_sql(f'drop schema "{name}" cascade')
+    drop_postgres_schemas(prefix)
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

@@ -59,6 +59,15 @@ def postgres_sql(statement: str, params: list | None = None) -> list[tuple]:
         connection.close()
 
 
+def drop_postgres_schemas(prefix: str) -> None:
+    """Drop every schema whose name starts with ``prefix`` (a test session's leftovers)."""
+    names = postgres_sql(
+        "select nspname from pg_namespace where nspname like %s", [prefix.replace("_", r"\_") + "%"]
+    )
+    for (name,) in names:
+        postgres_sql(f'drop schema "{name}" cascade')
+
+
 POSTGRES_PROFILE = """rdcrm_sample:
   target: dev
   outputs:

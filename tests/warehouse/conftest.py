@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-from support import POSTGRES, require_postgres
+from support import POSTGRES, drop_postgres_schemas, postgres_sql, require_postgres
 
 PROFILE = "rdcrm_test"
 # Environment that changes how dbt resolves a project; tests set what they need.
@@ -68,32 +68,15 @@ def postgres_output(schema: str, **overrides: Any) -> dict[str, Any]:
     }
 
 
-def _postgres_autocommit(sql: str, *params: Any) -> list[tuple]:
-    import psycopg2
-
-    connection = psycopg2.connect(**POSTGRES)
-    connection.autocommit = True
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(sql, params)
-            return cursor.fetchall() if cursor.description else []
-    finally:
-        connection.close()
-
-
 @pytest.fixture(scope="session")
 def postgres_schema() -> Iterator[str]:
     """A schema unique to this test session; it and every schema whose name starts with it
     are dropped afterwards."""
     require_postgres()
     schema = f"rdcrm_test_{secrets.token_hex(4)}"
-    _postgres_autocommit(f'create schema "{schema}"')
+    postgres_sql(f'create schema "{schema}"')
     yield schema
-    names = _postgres_autocommit(
-        "select nspname from pg_namespace where nspname like %s", schema.replace("_", r"\_") + "%"
-    )
-    for (name,) in names:
-        _postgres_autocommit(f'drop schema "{name}" cascade')
+    drop_postgres_schemas(schema)
 
 
 class Projects:
