@@ -16,12 +16,12 @@ from rich.console import Console
 from rich.markup import escape
 
 from dbt_rdcrm import __version__, runner
-from dbt_rdcrm.engine import SyncOptions
+from dbt_rdcrm.config.settings import resolve_paths
 from dbt_rdcrm.errors import RdcrmError, UsageError
-from dbt_rdcrm.reporter import HumanReporter, JsonReporter, fan_out
-from dbt_rdcrm.results import SCHEMA_VERSION
-from dbt_rdcrm.secrets import redact
-from dbt_rdcrm.settings import resolve_paths
+from dbt_rdcrm.redaction import redact
+from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter, fan_out
+from dbt_rdcrm.report.results import SCHEMA_VERSION
+from dbt_rdcrm.sync.engine import SyncOptions
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -285,7 +285,7 @@ def validate(**kw) -> int:
 @guarded
 def list_syncs(**kw) -> int:
     """List the declared syncs a selection picks; reads only the manifest."""
-    from dbt_rdcrm import listing
+    from dbt_rdcrm.report import ls as listing
 
     invocation = _invocation(kw)
     catalog = runner.load_catalog(invocation.paths)

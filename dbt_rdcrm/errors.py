@@ -6,7 +6,7 @@
     ├── AuthError              no usable credentials, revoked or expired login (exit 2)
     └── AbortModel             stop one model's sync; other models go on (exit 1)
 
-Request-level errors (retry the request, reject the row) live in :mod:`dbt_rdcrm.crm`.
+Request-level errors (retry the request, reject the row) live in :mod:`dbt_rdcrm.crm.client`.
 """
 
 from __future__ import annotations

@@ -10,18 +10,18 @@ from dataclasses import dataclass, field
 import requests
 
 from dbt_rdcrm.auth import resolve_token_provider
-from dbt_rdcrm.crm import CrmClient
-from dbt_rdcrm.engine import SyncOptions, resolve_columns, run_sync
+from dbt_rdcrm.config.settings import ProjectPaths, Settings, resolve_settings
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.crm.client import CrmClient
+from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.dbt.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
+from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import UsageError
-from dbt_rdcrm.events import Emit, RateLimitWait
-from dbt_rdcrm.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
-from dbt_rdcrm.masking import masking_emit
-from dbt_rdcrm.ratelimit import RateLimiter
-from dbt_rdcrm.results import RunResult, write_results
-from dbt_rdcrm.selection import select
-from dbt_rdcrm.settings import ProjectPaths, Settings, resolve_settings
-from dbt_rdcrm.specs import SyncSpec
-from dbt_rdcrm.state import StateConfig, StateStore
+from dbt_rdcrm.report.events import Emit, RateLimitWait
+from dbt_rdcrm.report.masking import masking_emit
+from dbt_rdcrm.report.results import RunResult, write_results
+from dbt_rdcrm.sync.engine import SyncOptions, resolve_columns, run_sync
+from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def selected_specs(catalog: Catalog, selection: Selection) -> list[SyncSpec]:
 
 
 def connect(paths: ProjectPaths):
-    from dbt_rdcrm.warehouse import Warehouse
+    from dbt_rdcrm.dbt.warehouse import Warehouse
 
     return Warehouse.connect(paths.project_dir, paths.profiles_dir, paths.target)
 

@@ -2,7 +2,7 @@
 
 Reads the manifest, and (when it can connect) the warehouse's column names and types. Never
 needs CRM credentials. Every problem is collected into one :class:`Report`; the checks
-themselves live in :mod:`dbt_rdcrm.checks`.
+themselves live in :mod:`dbt_rdcrm.config.checks`.
 """
 
 from __future__ import annotations
@@ -15,18 +15,19 @@ from pathlib import Path
 
 import yaml
 
-from dbt_rdcrm import __version__, checks
-from dbt_rdcrm.checks import ColumnTypes, Finding, Severity
-from dbt_rdcrm.engine import resolve_columns
+from dbt_rdcrm import __version__
+from dbt_rdcrm.config import checks
+from dbt_rdcrm.config.checks import ColumnTypes, Finding, Severity
+from dbt_rdcrm.config.settings import resolve_settings
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.dbt.manifest import load_manifest, read_catalog, sync_order
+from dbt_rdcrm.dbt.selection import select
+from dbt_rdcrm.dbt.warehouse import ColumnInfo, WarehouseError
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
-from dbt_rdcrm.manifest import load_manifest, read_catalog, sync_order
-from dbt_rdcrm.results import SCHEMA_VERSION
+from dbt_rdcrm.redaction import redact
+from dbt_rdcrm.report.results import SCHEMA_VERSION
 from dbt_rdcrm.runner import CrmOverrides, Invocation, connect
-from dbt_rdcrm.secrets import redact
-from dbt_rdcrm.selection import select
-from dbt_rdcrm.settings import resolve_settings
-from dbt_rdcrm.specs import SyncSpec
-from dbt_rdcrm.warehouse import ColumnInfo, WarehouseError
+from dbt_rdcrm.sync.engine import resolve_columns
 
 
 class WarehouseCheck(str, Enum):

@@ -68,7 +68,7 @@ models:
 SCAN = """
 import sys, time
 from pathlib import Path
-from dbt_rdcrm.warehouse import Warehouse
+from dbt_rdcrm.dbt.warehouse import Warehouse
 project = Path(sys.argv[1])
 started = time.perf_counter()
 with Warehouse.connect(project, project) as wh:
@@ -105,10 +105,10 @@ def write_project(root: Path, rows: int, name_field: str) -> None:
 
 def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
-    from dbt_rdcrm.engine import resolve_columns
-    from dbt_rdcrm.manifest import load_manifest, specs_from_manifest
-    from dbt_rdcrm.state import ID_MAP_COLUMNS, StateConfig, StateStore
-    from dbt_rdcrm.warehouse import Warehouse
+    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
+    from dbt_rdcrm.dbt.warehouse import Warehouse
+    from dbt_rdcrm.sync.engine import resolve_columns
+    from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
 
     spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
     with Warehouse.connect(root, root) as wh:

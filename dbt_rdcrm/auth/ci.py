@@ -25,7 +25,7 @@ from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.urls import normalize_base_url, require_secure_url, token_url_for
 from dbt_rdcrm.auth.warehouse_slot import CredentialsUnreadable, WarehouseSlot, cipher_from_key
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 NO_CREDENTIALS = (
     "no RD Station CRM credentials: run `dbt-rdcrm auth login`, or set RDCRM_ACCESS_TOKEN "

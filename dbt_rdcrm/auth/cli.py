@@ -24,7 +24,7 @@ from dbt_rdcrm.auth.status import collect_status
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.urls import DEFAULT_BASE_URL, authorize_url_for, normalize_base_url
 from dbt_rdcrm.errors import RdcrmError, UsageError
-from dbt_rdcrm.secrets import Secret, redact
+from dbt_rdcrm.redaction import Secret, redact
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_OVERRIDES = ("RDCRM_ACCESS_TOKEN", "RDCRM_REFRESH_TOKEN")

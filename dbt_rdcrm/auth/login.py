@@ -27,7 +27,7 @@ from dbt_rdcrm.auth.oauth import ClientCredentials
 from dbt_rdcrm.auth.store import StoredLogin, TokenStore
 from dbt_rdcrm.auth.urls import is_loopback_host, require_secure_url, token_url_for
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 DEFAULT_REDIRECT_PORT = 8976
 REDIRECT_PATH = "/callback"

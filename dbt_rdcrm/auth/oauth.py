@@ -18,7 +18,7 @@ import requests
 
 from dbt_rdcrm.auth.urls import require_secure_url
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret, redact
+from dbt_rdcrm.redaction import Secret, redact
 
 TIMEOUT = (10.0, 30.0)
 REFRESH_TOKEN_IDLE_LIFETIME = 14 * 24 * 3600.0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 
 class TokenProvider(Protocol):

@@ -20,7 +20,7 @@ from dbt_rdcrm.auth import oauth
 from dbt_rdcrm.auth.oauth import ClientCredentials, InvalidGrant, TokenSet
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 REFRESH_MARGIN = 300.0
 

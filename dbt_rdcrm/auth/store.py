@@ -23,7 +23,7 @@ from typing import Any
 from dbt_rdcrm.auth.oauth import TokenSet
 from dbt_rdcrm.auth.urls import normalize_base_url
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 STORE_FILENAME = "credentials.json"
 FORMAT_VERSION = 1

@@ -19,9 +19,9 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from dbt_rdcrm.auth.oauth import TokenSet
+from dbt_rdcrm.dbt.warehouse import WarehouseError
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret, redact
-from dbt_rdcrm.warehouse import WarehouseError
+from dbt_rdcrm.redaction import Secret, redact
 
 TABLE = "rdcrm_credentials"
 MIN_KEY_LENGTH = 32

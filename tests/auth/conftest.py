@@ -21,7 +21,7 @@ from dbt_rdcrm.auth.login import LoginRequest, run_login
 from dbt_rdcrm.auth.oauth import ClientCredentials, TokenSet
 from dbt_rdcrm.auth.store import StoredLogin, TokenStore
 from dbt_rdcrm.auth.urls import authorize_url_for, token_url_for
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 CLIENT_ID = "emulator-client"
 CLIENT_SECRET = "emulator-secret"

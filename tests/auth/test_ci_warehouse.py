@@ -12,7 +12,7 @@ import pytest
 from dbt_rdcrm.auth.ci import SeededSlot
 from dbt_rdcrm.auth.oauth import TokenSet, fingerprint
 from dbt_rdcrm.auth.warehouse_slot import WarehouseSlot, cipher_from_key
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 STATE_KEY = "QmlnIHJhbmRvbSBzdGF0ZSBrZXkgZm9yIHRoZSB0ZXN0cyE="
 BASE = "http://127.0.0.1:9/crm/v2"
@@ -25,8 +25,8 @@ from pathlib import Path
 import requests
 from dbt_rdcrm.auth import resolve_token_provider
 from dbt_rdcrm.errors import RdcrmError
-from dbt_rdcrm.secrets import redact
-from dbt_rdcrm.warehouse import Warehouse
+from dbt_rdcrm.redaction import redact
+from dbt_rdcrm.dbt.warehouse import Warehouse
 
 project_dir, profiles_dir, base_url = sys.argv[1:4]
 
@@ -110,7 +110,7 @@ def test_three_ci_runs_each_get_a_working_token_across_rotations(
 
 @pytest.fixture
 def warehouse(duckdb_project):
-    from dbt_rdcrm.warehouse import Warehouse
+    from dbt_rdcrm.dbt.warehouse import Warehouse
 
     with Warehouse.connect(duckdb_project.project_dir, duckdb_project.profiles_dir) as wh:
         yield wh

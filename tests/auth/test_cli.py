@@ -14,7 +14,7 @@ from dbt_rdcrm.auth import oauth
 from dbt_rdcrm.auth.cli import auth_group
 from dbt_rdcrm.auth.store import StoredLogin
 from dbt_rdcrm.auth.urls import token_url_for
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 RDCRM_VARS = (
     "RDCRM_ACCESS_TOKEN",

@@ -9,7 +9,7 @@ import time
 
 from dbt_rdcrm.auth.store import StoredLogin
 from dbt_rdcrm.auth.urls import token_url_for
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 USE_LOGIN = """
 import hashlib, os, sys

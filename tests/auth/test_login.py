@@ -21,7 +21,7 @@ from dbt_rdcrm.auth.login import (
 from dbt_rdcrm.auth.oauth import ClientCredentials
 from dbt_rdcrm.auth.urls import authorize_url_for
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 STATE = "state-123"
 

@@ -9,7 +9,7 @@ import pytest
 from dbt_rdcrm.auth import oauth
 from dbt_rdcrm.auth.oauth import ClientCredentials, TokenSet
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 
 def test_an_unreachable_token_endpoint_says_the_login_is_unchanged(session, client):

@@ -12,7 +12,7 @@ from dbt_rdcrm.auth.ci import stored_login_provider
 from dbt_rdcrm.auth.refreshing import LoginRevoked, RefreshingTokenProvider, StoreSlot
 from dbt_rdcrm.auth.urls import token_url_for
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 
 def users_status(emulator, token: Secret) -> int:

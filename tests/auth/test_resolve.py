@@ -10,7 +10,7 @@ from dbt_rdcrm.auth.refreshing import LoginRevoked, RefreshingTokenProvider
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.warehouse_slot import cipher_from_key
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ import pytest
 from dbt_rdcrm.auth.oauth import TokenSet
 from dbt_rdcrm.auth.store import StoredLogin, TokenStore, default_config_dir
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 EMULATOR = "http://127.0.0.1:5001/crm/v2"
 PRODUCTION = "https://api.rd.services/crm/v2"

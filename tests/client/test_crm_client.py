@@ -6,11 +6,11 @@ import pytest
 import requests
 
 from dbt_rdcrm.auth.provider import StaticTokenProvider
-from dbt_rdcrm.crm import CrmClient, OutcomeUnknown, Refused, Transient, error_message
+from dbt_rdcrm.crm.client import CrmClient, OutcomeUnknown, Refused, Transient, error_message
+from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.emulator import Emulator
 from dbt_rdcrm.errors import AuthError
-from dbt_rdcrm.ratelimit import RateLimiter
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 
 class FakeTime:

@@ -14,7 +14,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import requests
 
 from dbt_rdcrm.auth.warehouse_slot import cipher_from_key
-from dbt_rdcrm.secrets import Secret
+from dbt_rdcrm.redaction import Secret
 
 CLIENT_ID, CLIENT_SECRET = "emulator-client", "emulator-secret"
 STATE_KEY = "ci-state-key-0123456789abcdefghijklmnopqrstuvwxyz"

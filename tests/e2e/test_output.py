@@ -10,9 +10,9 @@ import os
 from rich.console import Console
 
 from dbt_rdcrm import runner
-from dbt_rdcrm.engine import SyncOptions
-from dbt_rdcrm.reporter import HumanReporter, JsonReporter
-from dbt_rdcrm.settings import resolve_paths
+from dbt_rdcrm.config.settings import resolve_paths
+from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter
+from dbt_rdcrm.sync.engine import SyncOptions
 
 ORG_A = "6621a1b2c3d4e5f678905678"
 STAGE = "6621a1b2c3d4e5f678900001"

@@ -2,8 +2,8 @@
 
 import pytest
 
-from dbt_rdcrm.checks import Severity, create_rules, key_tests, link_key_types
-from dbt_rdcrm.specs import parse_sync
+from dbt_rdcrm.config.checks import Severity, create_rules, key_tests, link_key_types
+from dbt_rdcrm.config.specs import parse_sync
 
 UID = "model.p.m"
 

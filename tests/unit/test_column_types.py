@@ -2,8 +2,8 @@
 
 import pytest
 
-from dbt_rdcrm.column_types import Family, family, type_mismatch
-from dbt_rdcrm.fields import Mode, field_def
+from dbt_rdcrm.config.column_types import Family, family, type_mismatch
+from dbt_rdcrm.config.fields import Mode, field_def
 
 
 @pytest.mark.parametrize(

@@ -5,9 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from dbt_rdcrm.fields import Mode
-from dbt_rdcrm.mapper import RowRejected, build_payload, check_create
-from dbt_rdcrm.specs import parse_sync
+from dbt_rdcrm.config.fields import Mode
+from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.sync.mapper import RowRejected, build_payload, check_create
 
 OID = "6621a1b2c3d4e5f678905678"
 OID2 = "6621a1b2c3d4e5f678900001"

@@ -2,9 +2,8 @@
 
 import pytest
 
-from dbt_rdcrm.engine import PLANNED_ID
-from dbt_rdcrm.events import ModelFinished, RunFinished
-from dbt_rdcrm.masking import (
+from dbt_rdcrm.report.events import ModelFinished, RunFinished
+from dbt_rdcrm.report.masking import (
     PLANNED_PARENT,
     mask_email,
     mask_payload,
@@ -13,7 +12,8 @@ from dbt_rdcrm.masking import (
     mask_url,
     masking_emit,
 )
-from dbt_rdcrm.results import ModelResult, RunResult
+from dbt_rdcrm.report.results import ModelResult, RunResult
+from dbt_rdcrm.sync.engine import PLANNED_ID
 
 
 @pytest.mark.parametrize(

@@ -5,14 +5,14 @@ import io
 import pytest
 from rich.console import Console
 
-from dbt_rdcrm.reporter import (
+from dbt_rdcrm.report.reporter import (
     eta_line,
     eta_text,
     reason_lines,
     skipped_lines,
     summary_table,
 )
-from dbt_rdcrm.results import ModelResult, Outcome, RowIssue, RunResult
+from dbt_rdcrm.report.results import ModelResult, Outcome, RowIssue, RunResult
 
 
 def run(dry_run: bool, rate_limit: int = 120, *models: ModelResult) -> RunResult:

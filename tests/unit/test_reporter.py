@@ -5,9 +5,9 @@ from collections import Counter
 
 from rich.console import Console
 
-from dbt_rdcrm.events import ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
-from dbt_rdcrm.reporter import HumanReporter, failure_lines
-from dbt_rdcrm.results import ModelResult, Outcome, RowIssue, RunResult
+from dbt_rdcrm.report.events import ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
+from dbt_rdcrm.report.reporter import HumanReporter, failure_lines
+from dbt_rdcrm.report.results import ModelResult, Outcome, RowIssue, RunResult
 
 
 def _result() -> RunResult:

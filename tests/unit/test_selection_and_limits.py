@@ -2,10 +2,10 @@
 
 import pytest
 
+from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import UsageError
-from dbt_rdcrm.ratelimit import RateLimiter
-from dbt_rdcrm.selection import select
-from dbt_rdcrm.specs import parse_sync
 
 
 def _spec(name, mode="contacts", tags=(), path="models/crm/x.sql"):

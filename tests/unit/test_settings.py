@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from dbt_rdcrm.config.settings import resolve_paths, resolve_settings
 from dbt_rdcrm.errors import ConfigError, UsageError
-from dbt_rdcrm.settings import resolve_paths, resolve_settings
 
 LOCAL = "http://127.0.0.1:8765/crm/v2"
 

@@ -2,10 +2,10 @@
 
 import pytest
 
+from dbt_rdcrm.config.fields import Mode
+from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.dbt.manifest import check_links, sync_order
 from dbt_rdcrm.errors import ConfigError
-from dbt_rdcrm.fields import Mode
-from dbt_rdcrm.manifest import check_links, sync_order
-from dbt_rdcrm.specs import parse_sync
 
 P = "models.m.config.meta.rdcrm"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_rdcrm.warehouse import Warehouse, WarehouseError
+from dbt_rdcrm.dbt.warehouse import Warehouse, WarehouseError
 
 
 def connect(project: Path, **kwargs) -> Warehouse:
@@ -219,7 +219,7 @@ def test_connects_to_several_targets_one_after_another(
 
 def test_importing_the_module_does_not_import_dbt() -> None:
     code = (
-        "import sys, dbt_rdcrm.warehouse\n"
+        "import sys, dbt_rdcrm.dbt.warehouse\n"
         "assert not [m for m in sys.modules if m.split('.')[0] == 'dbt'], 'dbt imported'"
     )
     subprocess.run([sys.executable, "-c", code], check=True)

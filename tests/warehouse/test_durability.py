@@ -8,13 +8,13 @@ import sys
 import textwrap
 from pathlib import Path
 
-from dbt_rdcrm.warehouse import Warehouse
+from dbt_rdcrm.dbt.warehouse import Warehouse
 
 WRITER = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from dbt_rdcrm.warehouse import Warehouse
+    from dbt_rdcrm.dbt.warehouse import Warehouse
 
     warehouse = Warehouse.connect(Path(sys.argv[1]))
     table = warehouse.relation(None, warehouse.schema, "checkpoints")

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dbt_rdcrm.warehouse import ColumnInfo, Warehouse, WarehouseError
+from dbt_rdcrm.dbt.warehouse import ColumnInfo, Warehouse, WarehouseError
 
 
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])

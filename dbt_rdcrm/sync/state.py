@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field, fields
 
-from dbt_rdcrm.specs import SyncSpec
+from dbt_rdcrm.config.specs import SyncSpec
 
 KEY_SEPARATOR = "|"
 WRITE_BATCH = 200

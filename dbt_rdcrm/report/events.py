@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from dbt_rdcrm.results import ModelResult, Outcome, RunResult
+from dbt_rdcrm.report.results import ModelResult, Outcome, RunResult
 
 
 @dataclass(frozen=True)

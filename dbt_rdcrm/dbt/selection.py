@@ -5,8 +5,8 @@ from __future__ import annotations
 import fnmatch
 from collections.abc import Iterable
 
+from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.errors import UsageError
-from dbt_rdcrm.specs import SyncSpec
 
 METHODS = ("tag", "path", "fqn", "mode")
 

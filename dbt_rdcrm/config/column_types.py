@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from enum import Enum
 
-from dbt_rdcrm.fields import FieldDef, Kind
+from dbt_rdcrm.config.fields import FieldDef, Kind
 
 
 class Family(str, Enum):

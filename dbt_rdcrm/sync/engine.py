@@ -12,15 +12,22 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
-from dbt_rdcrm import lookup
-from dbt_rdcrm.crm import CrmClient, CrmError, OutcomeUnknown, Refused, Transient
+from dbt_rdcrm.config.fields import Mode
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.crm.client import CrmClient, CrmError, OutcomeUnknown, Refused, Transient
 from dbt_rdcrm.errors import AuthError, ConfigError, Problem
-from dbt_rdcrm.events import Emit, ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
-from dbt_rdcrm.fields import Mode
-from dbt_rdcrm.planner import Action, Decision, decide
-from dbt_rdcrm.results import ModelResult, Outcome, RowIssue, RunResult
-from dbt_rdcrm.specs import SyncSpec
-from dbt_rdcrm.state import KEY_SEPARATOR, IdMapRow, LogEntry, StateStore, WorkRow, utcnow
+from dbt_rdcrm.report.events import (
+    Emit,
+    ModelFinished,
+    ModelStarted,
+    RowDone,
+    RunFinished,
+    RunStarted,
+)
+from dbt_rdcrm.report.results import ModelResult, Outcome, RowIssue, RunResult
+from dbt_rdcrm.sync import lookup
+from dbt_rdcrm.sync.planner import Action, Decision, decide
+from dbt_rdcrm.sync.state import KEY_SEPARATOR, IdMapRow, LogEntry, StateStore, WorkRow, utcnow
 
 UNKNOWN_CREATE_ATTEMPTS = 3
 PLANNED_ID = "0" * 24  # stands for a parent id that this (dry) run would create first

@@ -10,7 +10,7 @@ from pathlib import Path
 import yaml
 
 from dbt_rdcrm.auth.urls import DEFAULT_BASE_URL
-from dbt_rdcrm.crm import check_base_url
+from dbt_rdcrm.crm.client import check_base_url
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 
 VAR_KEYS = (

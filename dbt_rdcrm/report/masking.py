@@ -11,9 +11,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Mapping
 
-from dbt_rdcrm.engine import PLANNED_ID
-from dbt_rdcrm.events import Emit, Event, ModelFinished, RunFinished
-from dbt_rdcrm.results import ModelResult
+from dbt_rdcrm.report.events import Emit, Event, ModelFinished, RunFinished
+from dbt_rdcrm.report.results import ModelResult
+from dbt_rdcrm.sync.engine import PLANNED_ID
 
 HIDDEN = "***"
 # In a plan, a parent the run would create first has no id yet; payloads show this instead.

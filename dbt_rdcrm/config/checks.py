@@ -8,11 +8,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
-from dbt_rdcrm.column_types import Family, family, type_mismatch
+from dbt_rdcrm.config.column_types import Family, family, type_mismatch
+from dbt_rdcrm.config.fields import Mode
+from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.errors import Problem
-from dbt_rdcrm.fields import Mode
-from dbt_rdcrm.secrets import redact
-from dbt_rdcrm.specs import SyncSpec
+from dbt_rdcrm.redaction import redact
 
 UNIQUE_CONSTRAINTS = frozenset({"unique", "primary_key"})
 NOT_NULL_CONSTRAINTS = frozenset({"not_null", "primary_key"})

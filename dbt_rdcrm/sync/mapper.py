@@ -14,8 +14,8 @@ from decimal import Decimal
 
 import jinja2
 
-from dbt_rdcrm.fields import DEAL_STATUSES, RECORD_ID, FieldDef, Kind, Mode
-from dbt_rdcrm.specs import Source, SyncSpec, template_env
+from dbt_rdcrm.config.fields import DEAL_STATUSES, RECORD_ID, FieldDef, Kind, Mode
+from dbt_rdcrm.config.specs import Source, SyncSpec, template_env
 
 OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")

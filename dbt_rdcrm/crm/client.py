@@ -25,9 +25,9 @@ from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 from dbt_rdcrm import __version__
 from dbt_rdcrm.auth.provider import TokenProvider
 from dbt_rdcrm.auth.urls import is_loopback_host
+from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.errors import AuthError, UsageError
-from dbt_rdcrm.ratelimit import RateLimiter
-from dbt_rdcrm.secrets import redact
+from dbt_rdcrm.redaction import redact
 
 MAX_PAGE_SIZE = 200
 

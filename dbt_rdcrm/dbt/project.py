@@ -1,6 +1,6 @@
 """Load a dbt project, its profile and its adapter the way dbt's own commands do.
 
-Used only by :mod:`dbt_rdcrm.warehouse`; together they are the only modules importing dbt.
+Used only by :mod:`dbt_rdcrm.dbt.warehouse`; together they are the only modules importing dbt.
 dbt keeps process-global state (flags, invocation context, event manager, adapter registry)
 and every function here sets or reads it, so one project is loaded per process at a time.
 dbt is imported inside the functions: importing this module costs nothing.

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 
-from dbt_rdcrm.crm import CrmClient, Refused, Transient
-from dbt_rdcrm.fields import Mode
+from dbt_rdcrm.config.fields import Mode
+from dbt_rdcrm.crm.client import CrmClient, Refused, Transient
 
 CLOCK_SKEW = dt.timedelta(minutes=5)
 

@@ -19,7 +19,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from dbt_rdcrm.events import (
+from dbt_rdcrm.redaction import redact
+from dbt_rdcrm.report.events import (
     Event,
     ModelFinished,
     ModelStarted,
@@ -29,8 +30,7 @@ from dbt_rdcrm.events import (
     RunFinished,
     RunStarted,
 )
-from dbt_rdcrm.results import ModelResult, Outcome, RunResult, eta_seconds
-from dbt_rdcrm.secrets import redact
+from dbt_rdcrm.report.results import ModelResult, Outcome, RunResult, eta_seconds
 
 FAILURES_SHOWN = 10
 SUMMARY_OUTCOMES = (

@@ -6,8 +6,8 @@ import json
 from collections.abc import Mapping
 
 from dbt_rdcrm import __version__
-from dbt_rdcrm.results import SCHEMA_VERSION
-from dbt_rdcrm.specs import SyncSpec
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.report.results import SCHEMA_VERSION
 
 
 def describe(spec: SyncSpec) -> dict:

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 import jinja2
 import jinja2.meta
 
-from dbt_rdcrm.errors import Problem
-from dbt_rdcrm.fields import (
+from dbt_rdcrm.config.fields import (
     FIELDS,
     LINKABLE,
     MATCHABLE,
@@ -26,6 +25,7 @@ from dbt_rdcrm.fields import (
     field_def,
     is_custom,
 )
+from dbt_rdcrm.errors import Problem
 
 TOP_LEVEL_KEYS = ("key", "links", "mapping", "match", "mode", "partial_success", "values")
 LINK_KEYS = ("column", "model")
@@ -333,7 +333,7 @@ def _value_source(
             return None
         return Source(field_name, definition, where, template=value)
     if value is None or isinstance(value, (str, int, float, bool, list)):
-        from dbt_rdcrm.mapper import RowRejected, convert  # local: mapper imports this module
+        from dbt_rdcrm.sync.mapper import RowRejected, convert  # local: mapper imports this module
 
         try:
             convert(definition, value)

@@ -7,9 +7,9 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
+from dbt_rdcrm.config.fields import LINKABLE
+from dbt_rdcrm.config.specs import Relation, SyncSpec, parse_sync
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
-from dbt_rdcrm.fields import LINKABLE
-from dbt_rdcrm.specs import Relation, SyncSpec, parse_sync
 
 SUPPORTED_SCHEMA_VERSIONS = range(10, 13)
 

@@ -9,8 +9,8 @@ from enum import Enum
 from pathlib import Path
 
 from dbt_rdcrm import __version__
-from dbt_rdcrm.ratelimit import RateLimiter
-from dbt_rdcrm.secrets import redact
+from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.redaction import redact
 
 MAX_ISSUES_KEPT = 200
 RESULTS_FILE = "rdcrm_run_results.json"

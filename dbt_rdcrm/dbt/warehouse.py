@@ -1,6 +1,6 @@
 """The warehouse, reached through dbt's own adapter for the project's profile and target.
 
-This module and :mod:`dbt_rdcrm.dbt_project` are the only ones that import dbt; they import it
+This module and :mod:`dbt_rdcrm.dbt.project` are the only ones that import dbt; they import it
 lazily, so importing them is cheap. Everything else sees :class:`Warehouse`.
 
 Connections and transactions belong to threads, as in dbt: each thread that calls a method
@@ -79,7 +79,7 @@ class Warehouse:
         """Use :meth:`connect`."""
         from dbt_common.invocation import get_invocation_id
 
-        from dbt_rdcrm.dbt_project import project_vars
+        from dbt_rdcrm.dbt.project import project_vars
 
         self._config = config
         self._adapter = adapter
@@ -120,7 +120,7 @@ class Warehouse:
         from dbt.cli.exceptions import DbtUsageException
         from dbt_common.exceptions import DbtBaseException
 
-        from dbt_rdcrm import dbt_project
+        from dbt_rdcrm.dbt import project as dbt_project
 
         project_dir = Path(project_dir).expanduser().resolve()
         if not (project_dir / "dbt_project.yml").is_file():

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-from dbt_rdcrm.mapper import RowRejected, build_payload, check_create
-from dbt_rdcrm.specs import SyncSpec
-from dbt_rdcrm.state import WorkRow
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.sync.mapper import RowRejected, build_payload, check_create
+from dbt_rdcrm.sync.state import WorkRow
 
 
 class Action(str, Enum):

@@ -1,0 +1,1 @@
+"""What users declare: field catalogue, typed sync specs, settings and their checks."""

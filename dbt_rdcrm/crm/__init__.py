@@ -1,0 +1,1 @@
+"""The RD Station CRM v2 client: one HTTP seam, rate limiting, typed errors."""

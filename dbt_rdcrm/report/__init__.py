@@ -1,0 +1,1 @@
+"""Results, events and their renderers (rich for people, JSON for machines)."""

@@ -1,0 +1,1 @@
+"""The delivery pipeline: map rows, decide, send, record state."""
