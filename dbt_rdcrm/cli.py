@@ -90,7 +90,7 @@ class SelectorOption(click.Option):
             option.process = greedy
 
 
-def project_options(f):
+def project_options(f, selection: bool = True):
     options = [
         click.option(
             "--project-dir",
@@ -118,6 +118,8 @@ def project_options(f):
         ),
         click.option("--exclude", cls=SelectorOption, help="Models to leave out (same syntax)."),
     ]
+    if not selection:
+        options = options[:4]
     for option in reversed(options):
         f = option(f)
     return f
@@ -140,7 +142,7 @@ def _invocation(kw) -> runner.Invocation:
     paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
     return runner.Invocation(
         paths=paths,
-        selection=runner.Selection(tuple(kw["select"]), tuple(kw["exclude"])),
+        selection=runner.Selection(tuple(kw.get("select") or ()), tuple(kw.get("exclude") or ())),
         overrides=runner.CrmOverrides(kw.get("base_url"), kw.get("rate_limit")),
     )
 
@@ -166,6 +168,7 @@ def _run(kw, dry_run: bool, command: str) -> int:
         retry_failed=kw["retry_failed"],
         max_requests=kw["max_requests"],
         show=kw["show"],
+        allow_mass_change=kw["allow_mass_change"],
     )
     try:
         result = runner.sync(
@@ -223,6 +226,11 @@ def sync_flags(f):
         "--max-requests",
         type=click.IntRange(min=0),
         help="Stop cleanly once this many CRM requests are spent; the next run continues.",
+    )(f)
+    f = click.option(
+        "--allow-mass-change",
+        is_flag=True,
+        help="Let a run rewrite more than the mass-change guard allows (meta.rdcrm.mass_change).",
     )(f)
     f = click.option(
         "--retry-failed",
@@ -303,11 +311,13 @@ def list_syncs(**kw) -> int:
 
 
 def _attach_subcommands() -> None:
+    from dbt_rdcrm import state_cli
     from dbt_rdcrm.auth.cli import auth_group
     from dbt_rdcrm.emulator.cli import emulator_command
 
     main.add_command(emulator_command, "emulator")
     main.add_command(auth_group, "auth")
+    state_cli.attach(sys.modules[__name__])
 
 
 _attach_subcommands()

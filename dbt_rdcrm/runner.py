@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import requests
@@ -14,13 +16,15 @@ from dbt_rdcrm.config.settings import ProjectPaths, Settings, resolve_settings
 from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.crm.client import CrmClient
 from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.dbt.columns import resolve_columns
 from dbt_rdcrm.dbt.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
 from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.report.events import Emit, RateLimitWait
 from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
-from dbt_rdcrm.sync.engine import SyncOptions, resolve_columns, run_sync
+from dbt_rdcrm.sync.engine import SyncOptions, run_sync
+from dbt_rdcrm.sync.lease import Lease, holder_description
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 
@@ -72,8 +76,81 @@ def state_store(warehouse, settings: Settings) -> StateStore:
         settings.state_schema,
         settings.id_map_table,
         settings.sync_log_table,
+        settings.lease_table,
     )
     return StateStore(warehouse, config, scope=settings.base_url)
+
+
+@dataclass
+class Session:
+    """An open warehouse, the state of one CRM scope and (for writing commands) a CRM client
+    and the lease on that state."""
+
+    specs: list[SyncSpec]
+    columns: dict[str, dict[str, str]]  # per model: declared column -> the relation's name
+    catalog: Catalog
+    warehouse: object
+    settings: Settings
+    store: StateStore
+    client: CrmClient | None
+    run_id: str
+
+
+@contextmanager
+def open_session(
+    invocation: Invocation,
+    *,
+    command: str,
+    write: bool,
+    emit: Emit,
+    session: requests.Session | None = None,
+    run_id: str | None = None,
+) -> Iterator[Session]:
+    """Everything a command needs, released in order when it ends. ``write`` creates the state
+    tables, holds the lease and builds the CRM client; otherwise nothing is written."""
+    run_id = run_id or str(uuid.uuid4())
+    catalog = load_catalog(invocation.paths)
+    specs = selected_specs(catalog, invocation.selection)
+    with connect(invocation.paths) as warehouse:
+        settings = resolve_settings(
+            warehouse.project_vars,
+            invocation.env,
+            warehouse.schema,
+            base_url=invocation.overrides.base_url,
+            rate_limit=invocation.overrides.rate_limit,
+        )
+        columns = resolve_columns(specs, warehouse)
+        store = state_store(warehouse, settings)
+        if not write:
+            if not store.exists():
+                store.read_only_empty()
+            yield Session(specs, columns, catalog, warehouse, settings, store, None, run_id)
+            return
+        session = session or requests.Session()
+        tokens = resolve_token_provider(
+            settings.base_url,
+            invocation.env,
+            session,
+            warehouse=warehouse,
+            state_database=store.config.database,
+            state_schema=store.config.schema,
+        )
+        store.ensure()
+        lease = Lease(store, run_id, holder_description(command))
+        lease.acquire()
+        store.on_flush = lease.heartbeat
+        try:
+            client = CrmClient(
+                settings.base_url,
+                tokens,
+                RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
+                session=session,
+                max_attempts=settings.max_attempts,
+            )
+            yield Session(specs, columns, catalog, warehouse, settings, store, client, run_id)
+        finally:
+            store.on_flush = None
+            lease.release()
 
 
 def sync(
@@ -91,54 +168,36 @@ def sync(
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
     emit = masking_emit(emit, unmasked=unmasked)
-    catalog = load_catalog(invocation.paths)
-    specs = selected_specs(catalog, invocation.selection)
-    with connect(invocation.paths) as warehouse:
-        settings = resolve_settings(
-            warehouse.project_vars,
-            invocation.env,
-            warehouse.schema,
-            base_url=invocation.overrides.base_url,
-            rate_limit=invocation.overrides.rate_limit,
-        )
-        columns = resolve_columns(specs, warehouse)
-        store = state_store(warehouse, settings)
-        client = None
-        if options.dry_run:
-            store.read_only_empty = not store.exists()
-        else:
-            session = session or requests.Session()
-            tokens = resolve_token_provider(
-                settings.base_url,
-                invocation.env,
-                session,
-                warehouse=warehouse,
-                state_database=store.config.database,
-                state_schema=store.config.schema,
-            )
-            store.ensure()
-            client = CrmClient(
-                settings.base_url,
-                tokens,
-                RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
-                session=session,
-                max_attempts=settings.max_attempts,
-            )
+    with open_session(
+        invocation, command=command, write=not options.dry_run, emit=emit, session=session
+    ) as s:
         result = run_sync(
-            specs,
-            columns,
-            store,
-            client,
+            s.specs,
+            s.columns,
+            s.store,
+            s.client,
             options,
             emit=emit,
             command=command,
-            base_url=settings.base_url,
-            rate_limit=settings.rate_limit,
-            invocation_id=catalog.invocation_id,
+            base_url=s.settings.base_url,
+            rate_limit=s.settings.rate_limit,
+            invocation_id=s.catalog.invocation_id,
             clock=clock,
-            notices=[] if specs else ["nothing selected: no model with meta.rdcrm matched"],
+            notices=_notices(s.specs),
+            run_id=s.run_id,
         )
     write_results(result, invocation.paths.target_path)
     if result.abort is not None:
         raise result.abort
     return result
+
+
+def _notices(specs: list[SyncSpec]) -> list[str]:
+    if not specs:
+        return ["nothing selected: no model with meta.rdcrm matched"]
+    return [
+        f"{spec.model} declares no key: each distinct row is created once and a changed row "
+        "becomes a new record; declare key: to update records instead"
+        for spec in specs
+        if spec.keyless
+    ]

@@ -20,6 +20,7 @@ from dbt_rdcrm.config import checks
 from dbt_rdcrm.config.checks import ColumnTypes, Finding, Severity
 from dbt_rdcrm.config.settings import resolve_settings
 from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.dbt.columns import resolve_columns
 from dbt_rdcrm.dbt.manifest import load_manifest, read_catalog, sync_order
 from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.dbt.warehouse import ColumnInfo, WarehouseError
@@ -27,7 +28,6 @@ from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 from dbt_rdcrm.redaction import redact
 from dbt_rdcrm.report.results import SCHEMA_VERSION
 from dbt_rdcrm.runner import CrmOverrides, Invocation, connect
-from dbt_rdcrm.sync.engine import resolve_columns
 
 
 class WarehouseCheck(str, Enum):

@@ -105,26 +105,28 @@ def write_project(root: Path, rows: int, name_field: str) -> None:
 
 def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
+    from dbt_rdcrm.dbt.columns import resolve_columns
     from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
     from dbt_rdcrm.dbt.warehouse import Warehouse
-    from dbt_rdcrm.sync.engine import resolve_columns
     from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
 
     spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
         store.ensure()
-        head, bindings = store.hashed_sql(spec, resolve_columns([spec], wh)[spec.model])
+        head, bindings = store.sql.hashed(
+            spec, resolve_columns([spec], wh)[spec.model], store.scope, duplicates=True
+        )
         columns = ", ".join(wh.quote(c) for c in ["crm_scope", *ID_MAP_COLUMNS])
         b = wh.binding_char
         wh.execute(
-            f"insert into {store.id_map} ({columns}) {head}\n"
+            f"insert into {store.sql.tables.id_map} ({columns}) {head}\n"
             f"select {b}, {b}, r_key, 'contact', substr(r_hash, 1, 24), r_hash, "
-            "current_timestamp, null, null, null, null, current_timestamp from hashed",
+            "current_timestamp, null, null, null, null, current_timestamp, null from hashed",
             [*bindings, base_url, spec.model],
         )
         wh.commit()
-        return wh.query(f"select count(*) from {store.id_map}")[0][0]
+        return wh.query(f"select count(*) from {store.sql.tables.id_map}")[0][0]
 
 
 def main() -> None:

@@ -85,6 +85,18 @@ def _key_guarantees(data: Mapping, spec: SyncSpec) -> tuple[bool, set[str]]:
 def key_tests(data: Mapping, spec: SyncSpec) -> list[Finding]:
     """Key columns should be tested ``unique`` and ``not_null`` in dbt: sync rejects rows with
     a duplicate or null key, and the tests catch it at ``dbt build`` time instead."""
+    if spec.keyless:
+        return [
+            Finding(
+                Severity.WARNING,
+                "no-key",
+                f"{spec.path}.key",
+                "no key: each distinct row is created once and identified by its content, so a "
+                "changed row becomes a new record (as the original destination did); declare "
+                "key: (the column(s) identifying a row) to update records instead",
+                spec.model,
+            )
+        ]
     found: list[Finding] = []
     unique, not_null = _key_guarantees(data, spec)
     single = len(spec.key) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,9 @@ VAR_KEYS = (
     "state_database",
     "id_map_table",
     "sync_log_table",
+    "lease_table",
 )
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 SECRET_VAR_KEYS = ("access_token", "refresh_token", "client_secret", "token")
 DEFAULT_RATE_LIMIT = 120
 DEFAULT_MAX_ATTEMPTS = 5
@@ -43,6 +46,7 @@ class Settings:
     state_schema: str
     id_map_table: str
     sync_log_table: str
+    lease_table: str = "rdcrm_lease"
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
 
 
@@ -131,13 +135,17 @@ def resolve_settings(
         ("state_schema", f"{target_schema}_rdcrm"),
         ("id_map_table", "rdcrm_id_map"),
         ("sync_log_table", "rdcrm_sync_log"),
+        ("lease_table", "rdcrm_lease"),
     ):
         value = raw.get(key, default)
-        if not isinstance(value, str) or not value.strip():
-            problems.append(Problem(f"vars.rdcrm.{key}", f"got {value!r}, expected a name"))
+        why = check_identifier(value)
+        if why is not None:
+            problems.append(Problem(f"vars.rdcrm.{key}", why))
             value = default
         names[key] = value
     database = raw.get("state_database")
+    if database is not None and check_identifier(database) is not None:
+        problems.append(Problem("vars.rdcrm.state_database", check_identifier(database)))
     if problems:
         raise ConfigError(problems)
     return Settings(
@@ -148,7 +156,21 @@ def resolve_settings(
         state_schema=names["state_schema"],
         id_map_table=names["id_map_table"],
         sync_log_table=names["sync_log_table"],
+        lease_table=names["lease_table"],
     )
+
+
+def check_identifier(name: object) -> str | None:
+    """Why ``name`` cannot be a state schema, database or table name, or None.
+
+    These names go into SQL as identifiers: only plain ones are accepted (and they are quoted).
+    """
+    if not isinstance(name, str) or not IDENTIFIER.match(name):
+        return (
+            f"got {name!r}, expected a plain identifier (a letter or _, then letters, digits, "
+            "_ or $, at most 128 characters)"
+        )
+    return None
 
 
 def _whole_number(

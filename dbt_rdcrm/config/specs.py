@@ -27,7 +27,17 @@ from dbt_rdcrm.config.fields import (
 )
 from dbt_rdcrm.errors import Problem
 
-TOP_LEVEL_KEYS = ("key", "links", "mapping", "match", "mode", "partial_success", "values")
+TOP_LEVEL_KEYS = (
+    "identity",
+    "key",
+    "links",
+    "mapping",
+    "mass_change",
+    "match",
+    "mode",
+    "partial_success",
+    "values",
+)
 LINK_KEYS = ("column", "model")
 # dbt renders `{{ }}` in YAML itself before the manifest is written, so templates use `[[ ]]`
 # (and `[% %]` for blocks). A `{{ }}` template protected by `{% raw %}` arrives intact and works too.
@@ -103,6 +113,15 @@ class Source:
 
 
 @dataclass(frozen=True)
+class MassChangeGuard:
+    """Stop a model whose run would rewrite more than ``max_fraction`` of its synced rows,
+    once it has at least ``min_rows`` of them (a bad join, a mapping typo)."""
+
+    max_fraction: float = 0.5
+    min_rows: int = 100
+
+
+@dataclass(frozen=True)
 class SyncSpec:
     model: str
     unique_id: str
@@ -112,11 +131,18 @@ class SyncSpec:
     partial_success: bool
     sources: tuple[Source, ...]
     match: str | None = None
+    identity: str | None = None  # "@slug": a custom field that holds the row's key in the CRM
+    mass_change: MassChangeGuard | None = MassChangeGuard()  # None: no guard
     relation: Relation | None = None
     tags: tuple[str, ...] = ()
     fqn: tuple[str, ...] = ()
     original_file_path: str = ""
     tested_columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
+
+    @property
+    def keyless(self) -> bool:
+        """No key declared: a row is identified by its content (each distinct row once)."""
+        return not self.key
 
     @property
     def record_id_source(self) -> Source | None:
@@ -202,14 +228,13 @@ def parse_sync(
         record_id = next((s for s in sources if s.field == RECORD_ID and s.column), None)
         if record_id is not None:
             key = (record_id.column,)
-        elif mode is not None:
-            problems.append(
-                Problem(
-                    f"{path}.key",
-                    "missing: name the column (or list of columns) "
-                    "that identifies a row, or map a column to _id",
-                )
-            )
+        # else: no key, as the original product's configuration: rows are identified by content
+
+    guard = _parse_guard(raw.get("mass_change", True), f"{path}.mass_change", problems)
+
+    identity = raw.get("identity")
+    if identity is not None:
+        identity = _check_identity(identity, sources, f"{path}.identity", problems)
 
     match = raw.get("match")
     if match is not None and mode is not None:
@@ -226,6 +251,8 @@ def parse_sync(
         partial_success=partial,
         sources=tuple(sources),
         match=match,
+        identity=identity,
+        mass_change=guard,
         **node_facts,
     ), []
 
@@ -397,3 +424,56 @@ def _check_match(
         )
         return None
     return match
+
+
+def _check_identity(
+    identity: object, sources: list[Source], where: str, problems: list[Problem]
+) -> str | None:
+    if not isinstance(identity, str) or not SLUG_PATTERN.match(identity):
+        problems.append(
+            Problem(
+                where,
+                f'got {identity!r}, expected a custom field written @slug (e.g. "@dbt_key") '
+                "that holds each row's key in the CRM",
+            )
+        )
+        return None
+    taken = next((s.path for s in sources if s.field == identity), None)
+    if taken is not None:
+        problems.append(
+            Problem(
+                where, f"{identity} is also filled by {taken}: the identity field holds the key"
+            )
+        )
+        return None
+    return identity
+
+
+def _parse_guard(raw: object, where: str, problems: list[Problem]) -> MassChangeGuard | None:
+    if raw is True:
+        return MassChangeGuard()
+    if raw is False:
+        return None
+    if not isinstance(raw, Mapping):
+        problems.append(
+            Problem(where, f"got {raw!r}, expected false or {{max_fraction: 0.5, min_rows: 100}}")
+        )
+        return MassChangeGuard()
+    for unknown in sorted(set(raw) - {"max_fraction", "min_rows"}, key=str):
+        problems.append(
+            Problem(f"{where}.{unknown}", "unknown key, expected one of max_fraction, min_rows")
+        )
+    fraction, rows = raw.get("max_fraction", 0.5), raw.get("min_rows", 100)
+    if (
+        isinstance(fraction, bool)
+        or not isinstance(fraction, (int, float))
+        or not 0 < fraction <= 1
+    ):
+        problems.append(
+            Problem(f"{where}.max_fraction", f"got {fraction!r}, expected a number in (0, 1]")
+        )
+        fraction = 0.5
+    if isinstance(rows, bool) or not isinstance(rows, int) or rows < 0:
+        problems.append(Problem(f"{where}.min_rows", f"got {rows!r}, expected a whole number"))
+        rows = 100
+    return MassChangeGuard(float(fraction), rows)

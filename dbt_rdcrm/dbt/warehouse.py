@@ -99,8 +99,20 @@ class Warehouse:
         self.invocation_id = get_invocation_id()
         with self._errors("reading the project's vars"):
             self.project_vars = project_vars(config)
-        with self._errors("connecting"):
-            self._use().handle  # noqa: B018 - the handle opens the connection
+        try:
+            with self._errors("connecting"):
+                self._use().handle  # noqa: B018 - the handle opens the connection
+        except WarehouseError:
+            raise
+        except Exception as exc:  # DuckDB's own errors are not wrapped by the adapter
+            if not type(exc).__module__.startswith("duckdb"):
+                raise
+            if "lock" in str(exc).lower():
+                raise WarehouseError(
+                    f"{self._where}: the DuckDB file is in use by another process (another "
+                    f"dbt-rdcrm sync or a dbt run); wait for it to finish: {_one_line(exc)}"
+                ) from exc
+            raise WarehouseError(f"{self._where}: connecting failed: {_one_line(exc)}") from exc
         self.binding_char = self._macro("get_binding_char")  # needs an open connection on DuckDB
 
     @classmethod

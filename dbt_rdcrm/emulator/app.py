@@ -171,6 +171,10 @@ class Emulator:
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return self._store.snapshot()
 
+    def delete_record(self, resource: str, record_id: str) -> bool:
+        """Delete a record as a user would in the CRM's interface; False if unknown."""
+        return self._store.delete(resource, record_id)
+
     def requests(self) -> list[dict[str, Any]]:
         return self._log.entries()
 

@@ -23,6 +23,8 @@ class Controls(Protocol):
 
     def reset(self) -> None: ...
 
+    def delete_record(self, resource: str, record_id: str) -> bool: ...
+
     def requests(self) -> list[dict[str, Any]]: ...
 
     def clear_requests(self) -> None: ...
@@ -52,6 +54,15 @@ def _route(controls: Controls, request: Request) -> Response:
         case "POST", "reset":
             controls.reset()
             return json_response(200, {"reset": True})
+        case "DELETE", path if path.startswith("records/") and path.count("/") == 2:
+            _, resource, record_id = path.split("/")
+            try:
+                deleted = controls.delete_record(resource, record_id)
+            except KeyError:
+                raise BadRequest(f"unknown resource {resource!r}") from None
+            if not deleted:
+                return json_response(404, {"deleted": False})
+            return json_response(200, {"deleted": True})
         case "GET", "requests":
             return json_response(200, {"data": controls.requests()})
         case "DELETE", "requests":

@@ -129,6 +129,14 @@ class Store:
             raise NotFound(record_id)
         return record
 
+    def delete(self, resource: str, record_id: str) -> bool:
+        """Remove a record as if deleted in the CRM's interface (v2 has no DELETE route)."""
+        with self._lock:
+            record = self._records[resource].pop(record_id, None)
+            if record is not None and resource == "organizations":
+                self._org_names.pop(str(record.get("name", "")).casefold(), None)
+        return record is not None
+
     def select(
         self, resource: str, predicate: Callable[[dict[str, Any]], bool]
     ) -> list[dict[str, Any]]:

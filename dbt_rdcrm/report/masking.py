@@ -12,8 +12,7 @@ import re
 from collections.abc import Callable, Mapping
 
 from dbt_rdcrm.report.events import Emit, Event, ModelFinished, RunFinished
-from dbt_rdcrm.report.results import ModelResult
-from dbt_rdcrm.sync.engine import PLANNED_ID
+from dbt_rdcrm.report.results import PLANNED_ID, ModelResult
 
 HIDDEN = "***"
 # In a plan, a parent the run would create first has no id yet; payloads show this instead.

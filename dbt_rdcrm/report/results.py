@@ -16,6 +16,7 @@ MAX_ISSUES_KEPT = 200
 RESULTS_FILE = "rdcrm_run_results.json"
 SCHEMA_VERSION = 1
 SAMPLE_OPERATIONS = ("create", "update")
+PLANNED_ID = "0" * 24  # in a plan: the id of a parent that the same run would create first
 
 
 def eta_seconds(requests: int, rate_limit: int) -> float:
@@ -26,14 +27,16 @@ def eta_seconds(requests: int, rate_limit: int) -> float:
 class Outcome(str, Enum):
     CREATED = "created"
     UPDATED = "updated"
+    RECREATED = "recreated"  # the record was deleted in the CRM: found again or created again
     UNCHANGED = "unchanged"
     WAITING = "waiting"  # a linked parent has no CRM id yet
     REJECTED = "rejected"  # invalid locally, never sent
     FAILED = "failed"  # refused by the CRM, or network/server trouble
+    UNRESOLVED = "unresolved"  # an earlier create may have landed: settle it (never guessed)
     SKIPPED = "skipped"  # not attempted: the model stopped early (failure or request budget)
 
 
-PROBLEM_OUTCOMES = (Outcome.REJECTED, Outcome.FAILED)
+PROBLEM_OUTCOMES = (Outcome.REJECTED, Outcome.FAILED, Outcome.UNRESOLVED)
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,7 @@ class ModelResult:
     counts: Counter = field(default_factory=Counter)
     requests: int = 0
     planned_requests: int = 0
+    differences: int = 0  # rows written, but the CRM's answer does not hold what was sent
     duration: float = 0.0
     status: str = "success"  # success | failed | error
     error: str | None = None
@@ -119,6 +123,7 @@ class ModelResult:
             "counts": {o.value: self.counts.get(o, 0) for o in Outcome},
             "requests": self.requests,
             "planned_requests": self.planned_requests,
+            "written_with_differences": self.differences,
             "eta_s": None if eta is None else round(eta, 3),
             "duration_s": round(self.duration, 3),
             "error": redact(self.error) if self.error else None,

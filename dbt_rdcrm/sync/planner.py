@@ -1,67 +1,113 @@
-"""Per row: reject, wait, create, update, or resolve an earlier create. Pure, no I/O."""
+"""Per row, what to do: one typed decision. Pure, no I/O.
+
+``Reject`` (invalid, never sent), ``Wait`` (a linked parent has no CRM id yet),
+``RefusedBefore`` (the CRM refused this exact payload already), ``Create`` (POST, after a
+``match:`` lookup when one is declared), ``Update`` (PUT to a known id), ``Resolve`` (an earlier
+create's outcome is unknown: find the record it may have made before anything is resent).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import Enum
 
 from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.mapper import RowRejected, build_payload, check_create
-from dbt_rdcrm.sync.state import WorkRow
-
-
-class Action(str, Enum):
-    REJECT = "reject"  # invalid: never sent
-    WAIT = "wait"  # a linked parent has no CRM id yet
-    REFUSED_BEFORE = "refused_before"  # the CRM refused this exact payload already
-    CREATE = "create"  # POST (after a match lookup when `match` is set)
-    UPDATE = "update"  # PUT to a known id
-    RESOLVE = "resolve"  # an earlier create's outcome is unknown: look it up first
-
-
-# Requests each action costs when all goes well (what `plan` counts).
-REQUESTS = {
-    Action.REJECT: 0,
-    Action.WAIT: 0,
-    Action.REFUSED_BEFORE: 0,
-    Action.UPDATE: 1,
-    Action.CREATE: 1,
-    Action.RESOLVE: 2,
-}
+from dbt_rdcrm.sync.records import WorkRow
 
 
 @dataclass(frozen=True)
-class Decision:
-    action: Action
-    reason: str | None = None
+class Reject:
+    reason: str
     field: str | None = None
-    data: dict | None = None
-    crm_id: str | None = None
-    match: bool = False
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class Wait:
+    field: str
+    parent_model: str
+    parent_key: str
+    requests: int = 0
+
+    @property
+    def reason(self) -> str:
+        return f"waiting for {self.parent_model} to sync the linked record ({self.field})"
+
+
+@dataclass(frozen=True)
+class RefusedBefore:
+    reason: str
+    requests: int = 0
+
+
+@dataclass(frozen=True)
+class Create:
+    data: dict
+    match: str | None = None  # the `match:` value to look up first, if any
 
     @property
     def requests(self) -> int:
-        return REQUESTS[self.action] + (1 if self.match else 0)
+        return 2 if self.match is not None else 1
+
+
+@dataclass(frozen=True)
+class Update:
+    crm_id: str
+    data: dict
+    requests: int = 1
+
+
+@dataclass(frozen=True)
+class Resolve:
+    data: dict  # what this row would send now
+    sent: dict  # what the unknown create sent
+    requests: int = 2
+
+
+Decision = Reject | Wait | RefusedBefore | Create | Update | Resolve
+SENDS = (Create, Update, Resolve)
+
+
+def payload_value(data: dict, field: str) -> str | None:
+    """The value a payload sets for a match field (first e-mail/phone), as text."""
+    if field.startswith("@"):
+        value = (data.get("custom_fields") or {}).get(field[1:])
+    elif field == "email":
+        value = (data.get("emails") or [{}])[0].get("email")
+    elif field == "phone":
+        value = (data.get("phones") or [{}])[0].get("phone")
+    else:
+        value = data.get(field)
+    return None if value is None or value == "" else str(value)
+
+
+def with_identity(spec: SyncSpec, data: dict, key: str) -> dict:
+    """The payload with the row's key in the identity custom field, when one is declared."""
+    if spec.identity is None:
+        return data
+    custom = dict(data.get("custom_fields") or {})
+    custom[spec.identity[1:]] = key
+    return {**data, "custom_fields": custom}
 
 
 def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decision:
     if row.key is None:
         columns = ", ".join(spec.key)
-        return Decision(Action.REJECT, f"key ({columns}) is null", spec.key[0])
+        return Reject(f"key ({columns}) is null", spec.key[0] if spec.key else None)
     if row.key_count > 1:
-        return Decision(Action.REJECT, f"duplicate key: {row.key_count} rows share it")
+        if not spec.key:
+            return Reject(f"identical to {row.key_count - 1} other row(s): synced once")
+        return Reject(f"duplicate key: {row.key_count} rows share it")
     for source in spec.links:
-        has_parent_key = all(row.values.get(c) is not None for c in source.link.columns)
-        if has_parent_key and row.link_ids.get(source.field) is None:
-            return Decision(
-                Action.WAIT,
-                f"waiting for {source.link.model} to sync the linked record ({source.field})",
-                source.field,
-            )
+        parent = [row.values.get(c) for c in source.link.columns]
+        if None not in parent and row.link_ids.get(source.field) is None:
+            return Wait(source.field, source.link.model, encode_key(parent))
     try:
         data, record_id = build_payload(spec, row.values, row.link_ids)
     except RowRejected as exc:
-        return Decision(Action.REJECT, exc.reason, exc.field)
+        return Reject(exc.reason, exc.field)
+    data = with_identity(spec, data, row.key)
     state = row.state
     if (
         not retry_failed
@@ -69,18 +115,21 @@ def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decis
         and state.refused_hash == row.row_hash
         and state.refused_reason
     ):
-        return Decision(
-            Action.REFUSED_BEFORE,
+        return RefusedBefore(
             f"refused earlier and unchanged since: {state.refused_reason} "
-            "(fix the row, or sync with --retry-failed)",
+            "(fix the row, or sync with --retry-failed)"
         )
     target = record_id or (state.crm_id if state is not None else None)
     if target is not None:
-        return Decision(Action.UPDATE, data=data, crm_id=target)
+        return Update(target, data)
     try:
         check_create(spec.mode, data)
     except RowRejected as exc:
-        return Decision(Action.REJECT, exc.reason, exc.field)
-    if state is not None and state.pending_hash is not None:
-        return Decision(Action.RESOLVE, data=data)
-    return Decision(Action.CREATE, data=data, match=spec.match is not None)
+        return Reject(exc.reason, exc.field)
+    if state is not None and state.pending:
+        sent = state.sent_payload()
+        if sent is None:  # an intent written before payloads were kept: same row, same payload
+            sent = data if state.pending_hash == row.row_hash else {}
+        return Resolve(data, sent)
+    match = payload_value(data, spec.match) if spec.match else None
+    return Create(data, match)

@@ -34,7 +34,7 @@ def assert_clean(run, code):
         ),
         pytest.param(
             {**GOOD, "schedule": "daily"},
-            f"{P}.schedule: unknown key, expected one of key, links, mapping, match, "
+            f"{P}.schedule: unknown key, expected one of identity, key, links, mapping, mass_change, match, "
             "mode, partial_success, values",
             id="unknown-top-level-key",
         ),

@@ -196,7 +196,8 @@ def test_unresolved_create_is_looked_up_on_the_next_run(project, emulator):
     emulator.set_faults(
         [
             {"method": "POST", "path": "/contacts", "action": "drop_after_commit", "count": 1},
-            {"method": "GET", "path": "/contacts", "action": "status", "status": 503},
+            # the first lookup (is the CRM already holding these rows?) goes through
+            {"method": "GET", "path": "/contacts", "action": "status", "status": 503, "after": 1},
         ]
     )
     first = project.sync("-s", "crm_organizations crm_contacts", env={"RDCRM_MAX_ATTEMPTS": "1"})

@@ -12,8 +12,7 @@ from dbt_rdcrm.report.masking import (
     mask_url,
     masking_emit,
 )
-from dbt_rdcrm.report.results import ModelResult, RunResult
-from dbt_rdcrm.sync.engine import PLANNED_ID
+from dbt_rdcrm.report.results import PLANNED_ID, ModelResult, RunResult
 
 
 @pytest.mark.parametrize(

@@ -53,7 +53,7 @@ def test_a_valid_block_becomes_a_frozen_spec():
         pytest.param(
             {"mode": "deals", "key": "k", "mapings": {}},
             [
-                f"{P}.mapings: unknown key, expected one of key, links, mapping, match, "
+                f"{P}.mapings: unknown key, expected one of identity, key, links, mapping, mass_change, match, "
                 "mode, partial_success, values"
             ],
             id="unknown-top-level-key",
@@ -90,12 +90,22 @@ def test_a_valid_block_becomes_a_frozen_spec():
             id="partial-success-not-bool",
         ),
         pytest.param(
-            {"mode": "contacts", "mapping": {"n": "name"}},
+            {"mode": "contacts", "key": "id", "identity": "dbt_key", "mapping": {"n": "name"}},
             [
-                f"{P}.key: missing: name the column (or list of columns) that identifies "
-                "a row, or map a column to _id"
+                f"{P}.identity: got 'dbt_key', expected a custom field written @slug "
+                '(e.g. "@dbt_key") that holds each row\'s key in the CRM'
             ],
-            id="missing-key",
+            id="identity-not-a-slug",
+        ),
+        pytest.param(
+            {
+                "mode": "contacts",
+                "key": "id",
+                "identity": "@k",
+                "mapping": {"n": "name", "c": "@k"},
+            },
+            [f"{P}.identity: @k is also filled by {P}.mapping.c: the identity field holds the key"],
+            id="identity-also-mapped",
         ),
         pytest.param(
             {"mode": "contacts", "key": 3},
@@ -142,7 +152,7 @@ def test_a_valid_block_becomes_a_frozen_spec():
         pytest.param(
             "contacts",
             [
-                f"{P}: got str, expected a mapping with keys key, links, mapping, match, "
+                f"{P}: got str, expected a mapping with keys identity, key, links, mapping, mass_change, match, "
                 "mode, partial_success, values"
             ],
             id="block-not-a-mapping",
@@ -237,3 +247,18 @@ def test_a_link_cycle_is_a_config_error():
     b = _spec("b", "contacts", {"organization_id": {"model": "a", "column": "x"}})
     with pytest.raises(ConfigError, match="links form a cycle: a -> b -> a"):
         sync_order([a, b])
+
+
+def test_a_sync_without_key_is_identified_by_content():
+    """The original destination's configuration (mode, mapping, partial success) is accepted."""
+    spec, problems = parse({"mode": "contacts", "mapping": {"n": "name", "e": "email"}})
+    assert problems == []
+    assert spec.keyless and spec.key == ()
+    assert spec.columns == ("n", "e")
+
+
+def test_identity_names_a_custom_field_slug():
+    spec, problems = parse(
+        {"mode": "contacts", "key": "id", "identity": "@dbt_key", "mapping": {"n": "name"}}
+    )
+    assert problems == [] and spec.identity == "@dbt_key"

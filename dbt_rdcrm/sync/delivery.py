@@ -1,0 +1,307 @@
+"""The delivery protocol for one row: send → resolve → record, exactly once.
+
+Rules (each has a unit test in ``tests/unit/test_delivery.py``):
+
+- A create intent (row hash, time and payload) is durable before its POST leaves.
+- An unknown outcome (5xx, a lost answer, an answer that is not the documented JSON) keeps the
+  intent; before anything is resent the record it may have made is looked up, and adopted only
+  if it provably belongs to the row (identity field, ``match:`` field, or everything sent) and no
+  other key holds it. Several candidates, a lookup the CRM refuses or one too large to read make
+  the row ``unresolved``, with the candidates and the command that settles it.
+- A 404 on a known id means the record is gone: it is found again (``match:``) or created again,
+  and reported ``recreated``.
+- A failed write never leaves the row looking in step: its synced hash is cleared.
+- A 403 stops the run (a permission problem is not a row's fault).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Protocol
+
+from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused, Transient
+from dbt_rdcrm.errors import AuthError
+from dbt_rdcrm.report.results import Outcome
+from dbt_rdcrm.sync import identify
+from dbt_rdcrm.sync.identify import Found, LookupRefused
+from dbt_rdcrm.sync.planner import Create, Resolve, Update, payload_value
+from dbt_rdcrm.sync.records import IdMapRow, WorkRow, utcnow
+
+UNKNOWN_CREATE_ATTEMPTS = 3
+CANDIDATES_SHOWN = 5
+
+
+class Crm(Protocol):
+    def create(self, resource: str, data: dict) -> dict: ...
+    def update(self, resource: str, record_id: str, data: dict) -> dict: ...
+    def search(self, resource: str, rdql: str, *, page_size: int, max_pages: int): ...
+
+
+class Store(Protocol):
+    def save(self, row: IdMapRow) -> None: ...
+    def flush(self) -> None: ...
+    def holders(self, model: str, crm_id: str) -> set[str]: ...
+
+
+class PermissionDenied(AuthError):
+    """The CRM answered 403: the credentials lack a permission the sync needs."""
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """How one row ended."""
+
+    outcome: Outcome
+    reason: str | None = None
+    crm_id: str | None = None
+    operation: str = "send"
+    status: int | None = None
+    field: str | None = None
+    differences: tuple[str, ...] = ()  # fields the CRM's answer does not hold as sent
+
+    @property
+    def is_issue(self) -> bool:
+        return self.reason is not None
+
+
+def settle_command(spec: SyncSpec, key: str, candidates: list[str] | None = None) -> str:
+    adopt = f"`dbt-rdcrm state resolve {spec.model} {key!r} --crm-id <id>`" if candidates else None
+    create = f"`dbt-rdcrm state resolve {spec.model} {key!r} --create`"
+    return f"settle it with {adopt} or {create}" if adopt else f"settle it with {create}"
+
+
+class Delivery:
+    """Sends the decisions of one model's rows and records what the CRM now holds."""
+
+    def __init__(self, spec: SyncSpec, store: Store, crm: Crm):
+        self.spec = spec
+        self.store = store
+        self.crm = crm
+        self.resource = spec.mode.value
+
+    def apply(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
+        try:
+            if isinstance(decision, Update):
+                return self.update(row, decision.crm_id, decision.data)
+            if isinstance(decision, Resolve):
+                return self.resolve(row, decision.data, decision.sent)
+            return self.create(row, decision.data, decision.match)
+        except LookupRefused as exc:
+            return self._unresolved(row, str(exc), field=exc.field)
+        except CrmError as exc:
+            return self.failed(row, exc)
+
+    # --- operations ------------------------------------------------------------------------
+    def update(
+        self, row: WorkRow, crm_id: str, data: dict, *, outcome: Outcome = Outcome.UPDATED
+    ) -> Delivered:
+        try:
+            record = self.crm.update(self.resource, crm_id, data)
+        except Refused as exc:
+            if exc.status == 404 and not self._targets_mapped_id(row):
+                return self.recreate(row, crm_id, data)
+            raise
+        self._record(row, crm_id=crm_id, synced=True)
+        operation = "update" if outcome is Outcome.UPDATED else "adopt"
+        return Delivered(
+            outcome, crm_id=crm_id, operation=operation, differences=self._verify(data, record)
+        )
+
+    def recreate(self, row: WorkRow, gone: str, data: dict) -> Delivered:
+        """The record behind a known id is gone: find it again by ``match:``, or create it."""
+        self._record(row, crm_id=None, cleared=True)
+        done = self.create(
+            row, data, payload_value(data, self.spec.match) if self.spec.match else None
+        )
+        if done.outcome in (Outcome.CREATED, Outcome.UPDATED):
+            return replace(
+                done,
+                outcome=Outcome.RECREATED,
+                reason=f"record {gone} was deleted in the CRM",
+                operation="recreate",
+            )
+        return done
+
+    def create(self, row: WorkRow, data: dict, match: str | None) -> Delivered:
+        if match is not None:
+            found = identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
+            ids = self._unclaimed(row, found)
+            if len(ids) == 1:  # the record exists already: it is updated, and remembered
+                return self.update(row, ids[0], data)
+            if len(ids) > 1 or not found.complete:
+                return Delivered(
+                    Outcome.REJECTED,
+                    f"ambiguous match on {self.spec.match}: {len(ids)} CRM records "
+                    f"({', '.join(ids[:CANDIDATES_SHOWN])})",
+                    field=self.spec.match,
+                    operation="match",
+                )
+            claimed = [i for i in found.ids if i not in ids]
+            if claimed:
+                return Delivered(
+                    Outcome.REJECTED,
+                    f"match on {self.spec.match} finds record {claimed[0]}, which the id map "
+                    "gives to another key",
+                    field=self.spec.match,
+                    operation="match",
+                )
+        return self.post(row, data)
+
+    def post(
+        self, row: WorkRow, data: dict, attempts_left: int = UNKNOWN_CREATE_ATTEMPTS
+    ) -> Delivered:
+        self._record(row, pending=data)
+        self.store.flush()  # the create intent is durable before the request leaves
+        try:
+            record = self.crm.create(self.resource, data)
+        except (Refused, Transient):
+            self._record(row, pending=None)
+            raise
+        except CrmError as exc:  # the outcome is unknown: look before resending
+            if attempts_left <= 1 or not isinstance(exc, OutcomeUnknown):
+                raise
+            return self.resolve(row, data, data, attempts_left - 1)
+        crm_id = str(record["id"])
+        self._record(row, crm_id=crm_id, synced=True)
+        return Delivered(
+            Outcome.CREATED,
+            crm_id=crm_id,
+            operation="create",
+            differences=self._verify(data, record),
+        )
+
+    @staticmethod
+    def _verify(sent: dict, record: object) -> tuple[str, ...]:
+        """What the CRM's answer says did not stick (its answer carries the record)."""
+        if not isinstance(record, dict) or not record:
+            return ()
+        return tuple(identify.differences(sent, record))
+
+    def resolve(
+        self, row: WorkRow, data: dict, sent: dict, attempts_left: int = UNKNOWN_CREATE_ATTEMPTS
+    ) -> Delivered:
+        """An earlier create may have landed: adopt its record if provably ours, else create."""
+        found = self._find_sent(row, sent)
+        ids = self._unclaimed(row, found)
+        if len(ids) == 1:
+            if sent == data:
+                self._record(row, crm_id=ids[0], synced=True)
+                return Delivered(Outcome.CREATED, crm_id=ids[0], operation="adopt")
+            return self.update(row, ids[0], data, outcome=Outcome.CREATED)
+        if len(ids) > 1:
+            return self._unresolved(
+                row,
+                f"an earlier create may have landed, and {len(ids)} CRM records hold what it "
+                f"sent ({', '.join(ids[:CANDIDATES_SHOWN])})",
+                candidates=ids,
+            )
+        if not found.complete:
+            return self._unresolved(
+                row,
+                "an earlier create may have landed, and the lookup for it found more records "
+                "than can be read",
+            )
+        return self.post(row, data, attempts_left)
+
+    def _find_sent(self, row: WorkRow, sent: dict) -> Found:
+        spec, mode = self.spec, self.spec.mode
+        if spec.identity is not None:
+            return identify.by_field(self.crm, mode, spec.identity, [row.key])[row.key]
+        value = payload_value(sent, spec.match) if spec.match else None
+        if value is not None:
+            return identify.by_field(self.crm, mode, spec.match, [value])[value]
+        since = row.state.pending_since if row.state is not None else None
+        return identify.by_content(self.crm, mode, sent, since)
+
+    def _unclaimed(self, row: WorkRow, found: Found) -> list[str]:
+        """Candidate ids that no other key of this model holds."""
+        return [
+            crm_id
+            for crm_id in dict.fromkeys(found.ids)
+            if not (self.store.holders(self.spec.model, crm_id) - {row.key})
+        ]
+
+    def _targets_mapped_id(self, row: WorkRow) -> bool:
+        """Whether the row names its CRM id itself (``_id``): then a 404 is the row's error."""
+        source = self.spec.record_id_source
+        return source is not None and row.values.get(source.column) is not None
+
+    # --- outcomes --------------------------------------------------------------------------
+    def _unresolved(
+        self, row: WorkRow, why: str, *, candidates: list[str] | None = None, field=None
+    ) -> Delivered:
+        return Delivered(
+            Outcome.UNRESOLVED,
+            f"{why}; {settle_command(self.spec, row.key, candidates)}",
+            field=field,
+            operation="resolve",
+        )
+
+    def failed(self, row: WorkRow, exc: CrmError) -> Delivered:
+        if isinstance(exc, Refused) and exc.status == 403:
+            raise PermissionDenied(
+                f"the CRM refused the permission to write {self.resource} (403): {exc.message}"
+            )
+        reason = str(exc)
+        if (
+            isinstance(exc, Refused)
+            and self.spec.mode.value == "organizations"
+            and exc.status == 400
+        ):
+            reason += " (organization names are unique: add `match: name` to update it instead)"
+        if isinstance(exc, OutcomeUnknown) or not isinstance(exc, (Refused, Transient)):
+            reason += " (the next run looks the record up before creating it again)"
+        self._record(row, refused=reason if isinstance(exc, Refused) else None, unsynced=True)
+        return Delivered(
+            Outcome.FAILED, reason, status=exc.status or None, field=exc.field, operation="send"
+        )
+
+    # --- state -----------------------------------------------------------------------------
+    def _record(
+        self,
+        row: WorkRow,
+        *,
+        crm_id: str | None = None,
+        synced: bool = False,
+        cleared: bool = False,
+        pending: dict | None | bool = False,
+        refused: str | None = None,
+        unsynced: bool = False,
+    ) -> None:
+        """Save what the CRM now holds for this row's key (buffered until the next flush)."""
+        if row.key is None:
+            return
+        now = utcnow()
+        state = row.state or IdMapRow(self.spec.model, row.key, self.spec.mode.object_type)
+        if synced:
+            state = replace(
+                state,
+                crm_id=crm_id,
+                synced_hash=row.row_hash,
+                synced_at=now,
+                pending_hash=None,
+                pending_since=None,
+                pending_payload=None,
+                refused_hash=None,
+                refused_reason=None,
+            )
+        if cleared:
+            state = replace(state, crm_id=None, synced_hash=None)
+        if pending is not False:
+            state = replace(
+                state,
+                pending_hash=row.row_hash if pending else None,
+                pending_since=now if pending else None,
+                pending_payload=json.dumps(pending, sort_keys=True, default=str)
+                if pending
+                else None,
+            )
+        if unsynced:
+            state = replace(state, synced_hash=None)
+        if refused is not None:
+            state = replace(state, refused_hash=row.row_hash, refused_reason=refused[:500])
+        state = replace(state, updated_at=now)
+        row.state = state
+        self.store.save(state)

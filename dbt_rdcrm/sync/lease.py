@@ -1,0 +1,132 @@
+"""One sync at a time per state and CRM scope: a lease built from ticket rows in plain SQL.
+
+No engine feature is needed (no advisory locks, no ``select ... for update``), so it works on
+every warehouse the state can live in. A run claims the lease like this:
+
+1. it inserts a ticket ``(run_id, ticket_at, expires_at)`` and commits; if that took longer than
+   ``settle`` it withdraws and tries again (so a ticket is visible ``settle`` after its time);
+2. it waits until ``ticket_at + settle`` and reads the live tickets: if another one is
+   confirmed, or an earlier one is live, it loses;
+3. it confirms its ticket, waits ``settle`` again and re-reads: of two runs that both
+   confirmed, the earlier ticket keeps the lease and the other one loses.
+
+Only durations are measured on one machine's clock (never compared across machines) except
+for the ticket order itself, which decides between runs that saw each other anyway. A live
+ticket's ``expires_at`` moves forward at every state checkpoint; a crashed run's ticket expires
+after ``ttl`` seconds, or is removed by ``dbt-rdcrm state unlock``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from dbt_rdcrm.errors import RdcrmError
+from dbt_rdcrm.sync.records import LeaseTicket, utcnow
+
+DEFAULT_TTL = 300.0
+DEFAULT_SETTLE = 0.2
+ATTEMPTS = 3
+
+
+class LeaseHeld(RdcrmError):
+    """Another run holds the state of this CRM scope (exit 2: nothing was sent)."""
+
+    def __init__(self, holder: LeaseTicket, scope: str):
+        self.holder = holder
+        expires = holder.expires_at.replace(microsecond=0).isoformat(sep=" ")
+        super().__init__(
+            f"another sync holds the state of {scope}: run {holder.run_id} ({holder.holder}), "
+            f"lease valid until {expires} UTC unless it checkpoints again; wait for it to end "
+            "(or, if that run crashed, run `dbt-rdcrm state unlock` and sync again)"
+        )
+
+
+def holder_description(command: str) -> str:
+    return f"{command} on {socket.gethostname()} pid {os.getpid()}"
+
+
+@dataclass
+class Lease:
+    """The claim of one run; ``acquire`` before the first write, ``release`` at the end."""
+
+    store: object  # StateStore: add_ticket, live_tickets, update_ticket, drop_ticket, ...
+    run_id: str
+    holder: str
+    ttl: float = DEFAULT_TTL
+    settle: float = DEFAULT_SETTLE
+    now: Callable[[], dt.datetime] = utcnow
+    monotonic: Callable[[], float] = time.monotonic
+    sleep: Callable[[float], None] = time.sleep
+    held: bool = False
+
+    def acquire(self) -> None:
+        """Hold the lease or raise :class:`LeaseHeld` naming the run that holds it."""
+        for _ in range(ATTEMPTS):
+            if self._try():
+                self.held = True
+                return
+        raise LeaseHeld(self._rival() or self._mine(), self.store.scope)
+
+    def heartbeat(self) -> None:
+        """Push the expiry forward (inside the caller's transaction: it commits)."""
+        if self.held:
+            self.store.update_ticket(self.run_id, commit=False, expires_at=self._expiry())
+
+    def release(self) -> None:
+        if self.held:
+            self.store.drop_ticket(self.run_id)
+            self.held = False
+
+    # --- the protocol ----------------------------------------------------------------------
+    def _expiry(self) -> dt.datetime:
+        return self.now() + dt.timedelta(seconds=self.ttl)
+
+    def _mine(self) -> LeaseTicket:
+        return LeaseTicket(self.run_id, self.holder, self.now(), self._expiry())
+
+    def _rival(self) -> LeaseTicket | None:
+        live = [t for t in self.store.live_tickets(self.now()) if t.run_id != self.run_id]
+        confirmed = [t for t in live if t.confirmed_at is not None]
+        return (confirmed or live or [None])[0]
+
+    def _try(self) -> bool:
+        self.store.drop_expired_tickets(self.now())
+        started = self.monotonic()
+        ticket = self._mine()
+        self.store.add_ticket(ticket)
+        if self.monotonic() - started > self.settle:
+            self.store.drop_ticket(self.run_id)  # too slow to be seen in time: try again
+            return False
+        self._wait_from(started)
+        if not self._first(self.store.live_tickets(self.now()), ticket, confirmed_only=False):
+            self.store.drop_ticket(self.run_id)
+            raise LeaseHeld(self._rival() or ticket, self.store.scope)
+        started = self.monotonic()
+        self.store.update_ticket(self.run_id, confirmed_at=self.now())
+        if self.monotonic() - started > self.settle:
+            self.store.drop_ticket(self.run_id)
+            return False
+        self._wait_from(started)
+        if not self._first(self.store.live_tickets(self.now()), ticket, confirmed_only=True):
+            self.store.drop_ticket(self.run_id)
+            raise LeaseHeld(self._rival() or ticket, self.store.scope)
+        return True
+
+    def _wait_from(self, started: float) -> None:
+        left = self.settle - (self.monotonic() - started)
+        if left > 0:
+            self.sleep(left)
+
+    def _first(self, live: list[LeaseTicket], mine: LeaseTicket, *, confirmed_only: bool) -> bool:
+        """Whether ``mine`` wins among the live tickets."""
+        others = [t for t in live if t.run_id != self.run_id]
+        if not confirmed_only and any(t.confirmed_at is not None for t in others):
+            return False
+        contenders = [t for t in others if t.confirmed_at is not None] if confirmed_only else others
+        order = (mine.ticket_at, mine.run_id)
+        return all(order < (t.ticket_at, t.run_id) for t in contenders)

@@ -1,0 +1,107 @@
+"""Checks made before a model's first write: can its state be trusted, and is the change one a
+broken model would make? Each returns a reason to stop, or raises for a run-level problem."""
+
+from __future__ import annotations
+
+from dbt_rdcrm.config.specs import MassChangeGuard, SyncSpec
+from dbt_rdcrm.errors import RdcrmError
+from dbt_rdcrm.sync import identify
+from dbt_rdcrm.sync.identify import LookupRefused
+from dbt_rdcrm.sync.planner import Create, Update, decide, payload_value
+
+STATE_SAMPLE = 5  # rows looked up before the first create of a model whose state is empty
+KEYS_SHOWN = 5
+
+
+class StateLost(RdcrmError):
+    """A model's state is empty while the CRM already holds records of its rows."""
+
+
+class StateConflict(RdcrmError):
+    """The id map gives one CRM id to several keys: it was edited by hand or tampered with."""
+
+
+def check_state(spec: SyncSpec, store, client, work) -> None:
+    """Raise when the state cannot be trusted: one CRM id held by several keys, or no state
+    for this model while the CRM already holds records of its rows."""
+    shared = store.shared_ids(spec.model)
+    if shared:
+        crm_id, keys = next(iter(shared.items()))
+        raise StateConflict(
+            f"{spec.model}: the id map gives CRM id {crm_id} to {keys} keys "
+            f"({len(shared)} such ids): the state was edited; rebuild it with "
+            f"`dbt-rdcrm state rebuild -s {spec.model}`"
+        )
+    if spec.match is not None and spec.identity is None:
+        return  # every create is matched first: a lost state cannot make duplicates
+    synced = store.synced_rows(spec.model)
+    if synced.get(store.scope, 0):
+        return
+    sample = _create_sample(spec, work)
+    hits = _records_of(spec, client, sample) if sample else []
+    if not hits:
+        return
+    key, crm_id = hits[0]
+    elsewhere = sorted(s for s in synced if s != store.scope)
+    moved = (
+        f" (the id map has rows for it under another CRM scope: {', '.join(elsewhere)})"
+        if elsewhere
+        else ""
+    )
+    raise StateLost(
+        f"{spec.model}: the state has no CRM ids for this model{moved}, but the CRM "
+        f"already holds records of its rows (key {key} -> {crm_id}; {len(hits)} of "
+        f"{len(sample)} rows checked). Nothing was created. Rebuild the id map from "
+        f"the CRM with `dbt-rdcrm state rebuild -s {spec.model}`, then sync again"
+    )
+
+
+def _create_sample(spec: SyncSpec, work) -> list[tuple[str, dict]]:
+    sample: list[tuple[str, dict]] = []
+    for row in work:
+        decision = decide(spec, row)
+        if isinstance(decision, Create):
+            sample.append((row.key, decision.data))
+            if len(sample) >= STATE_SAMPLE:
+                break
+    return sample
+
+
+def _records_of(spec: SyncSpec, client, sample: list[tuple[str, dict]]) -> list[tuple[str, str]]:
+    """(key, CRM id) for sampled rows whose record the CRM already holds."""
+    mode = spec.mode
+    try:
+        if spec.identity is not None:
+            found = identify.by_field(client, mode, spec.identity, [k for k, _ in sample])
+            return [(k, found[k].ids[0]) for k, _ in sample if found[k].ids]
+        names = list(dict.fromkeys(v for v in (payload_value(d, "name") for _, d in sample) if v))
+        by_name = identify.by_field(client, mode, "name", names) if names else {}
+    except LookupRefused:
+        return []
+    hits = []
+    for key, data in sample:
+        name = payload_value(data, "name")
+        records = by_name[name].records if name in by_name else ()
+        match = next((r for r in records if identify.same_content(data, r)), None)
+        if match is not None:
+            hits.append((key, str(match.get("id"))))
+    return hits
+
+
+def mass_change(spec: SyncSpec, work, known: int, guard: MassChangeGuard) -> str | None:
+    """Why this run would rewrite too much of the model, or None."""
+    if known < guard.min_rows:
+        return None
+    changed: list[str] = []
+    for row in work:
+        if row.state is not None and row.state.crm_id and isinstance(decide(spec, row), Update):
+            changed.append(row.key)
+    if len(changed) <= guard.max_fraction * known:
+        return None
+    shown = ", ".join(changed[:KEYS_SHOWN])
+    return (
+        f"mass change: this run would rewrite {len(changed)} of {known} synced rows "
+        f"({len(changed) / known:.0%} > {guard.max_fraction:.0%}; keys {shown}, ...). Nothing "
+        "was sent for this model. If intended (a mapping change rewrites every row), sync "
+        "with --allow-mass-change or set mass_change: {max_fraction: ...} in meta.rdcrm"
+    )

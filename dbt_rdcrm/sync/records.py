@@ -1,0 +1,81 @@
+"""The state's rows as values: id map entries, log entries, lease tickets and rows of work."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from dataclasses import dataclass, field
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class IdMapRow:
+    """What the state knows about one row key of one model in one CRM scope."""
+
+    model_name: str
+    row_key: str
+    object_type: str
+    crm_id: str | None = None
+    synced_hash: str | None = None
+    synced_at: dt.datetime | None = None
+    pending_hash: str | None = None  # a create intent: the row hash it was made for
+    pending_since: dt.datetime | None = None
+    refused_hash: str | None = None
+    refused_reason: str | None = None
+    updated_at: dt.datetime = field(default_factory=utcnow)
+    pending_payload: str | None = None  # the create intent's payload, as JSON
+
+    @property
+    def pending(self) -> bool:
+        return self.pending_since is not None
+
+    def sent_payload(self) -> dict | None:
+        """The payload of the pending create, if it was recorded."""
+        if not self.pending_payload:
+            return None
+        try:
+            value = json.loads(self.pending_payload)
+        except ValueError:
+            return None
+        return value if isinstance(value, dict) else None
+
+
+@dataclass(frozen=True)
+class LogEntry:
+    run_id: str
+    invocation_id: str | None
+    model_name: str
+    row_key: str | None
+    operation: str
+    outcome: str
+    http_status: int | None
+    reason: str | None
+    crm_id: str | None
+    logged_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class LeaseTicket:
+    """One run's claim on the state of a CRM scope; the earliest live ticket holds the lease."""
+
+    run_id: str
+    holder: str  # host, process and command, for the message a waiting run prints
+    ticket_at: dt.datetime  # UTC, on the claimant's clock
+    expires_at: dt.datetime
+    confirmed_at: dt.datetime | None = None
+
+
+@dataclass
+class WorkRow:
+    """One model row that needs a decision, with what the state knows about its key."""
+
+    number: int  # 1-based position in this run's work, for rows without a usable key
+    values: dict[str, object]
+    key: str | None
+    key_count: int
+    row_hash: str
+    link_ids: dict[str, str | None]
+    state: IdMapRow | None

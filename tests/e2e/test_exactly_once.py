@@ -1,0 +1,153 @@
+"""Exactly once against what we did not write: lost state, deleted records, overlapping runs,
+keyless syncs, and rows settled by hand; on DuckDB and PostgreSQL."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+
+import requests
+from support import CLI
+
+STAGE = "6621a1b2c3d4e5f678900001"
+ORG_A = "6621a1b2c3d4e5f678905678"
+D001 = {"name": "Credito PJ 001", "organization_id": ORG_A, "stage_id": STAGE}
+
+
+def posts(emulator, resource=""):
+    return [
+        r
+        for r in emulator.requests()
+        if r["method"] == "POST" and r["path"].startswith(f"/crm/v2/{resource}")
+    ]
+
+
+def one_record_per_name(emulator, kind):
+    names = [r["name"] for r in emulator.state()[kind]]
+    return len(names) == len(set(names))
+
+
+def test_an_emptied_id_map_stops_before_any_create_and_rebuild_recovers(project, emulator):
+    assert project.sync().exit_code == 0
+    before = {k: len(v) for k, v in emulator.state().items()}
+    project.sql(f"delete from {project.state_schema}.rdcrm_id_map")
+    emulator.clear_requests()
+    stopped = project.sync()
+    assert stopped.exit_code == 2, stopped.output
+    assert "dbt-rdcrm state rebuild -s crm_contacts" in stopped.output
+    assert posts(emulator) == []
+    rebuilt = project.cli("state", "rebuild")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    emulator.clear_requests()
+    again = project.sync()
+    assert again.exit_code == 0, again.output
+    assert posts(emulator) == []
+    assert {k: len(v) for k, v in emulator.state().items()} == before
+
+
+def test_a_dropped_state_schema_never_means_duplicates(sample, emulator):
+    assert sample.sync().exit_code == 0
+    sample.sql(f"drop schema {sample.state_schema} cascade")
+    emulator.clear_requests()
+    run = sample.sync()
+    assert run.exit_code == 2 and "state rebuild" in run.output
+    assert posts(emulator) == []
+
+
+def test_a_record_deleted_in_the_crm_is_recreated_and_its_children_follow(project, emulator):
+    assert project.sync().exit_code == 0
+    maria = next(c for c in emulator.state()["contacts"] if c["name"] == "Maria Silva")
+    assert emulator.delete_record("contacts", maria["id"])
+    project.sql(
+        f"update {project.table('crm_contacts')} set phone_number = '+55 11 90000-0000' "
+        "where customer_id = 'C001'"
+    )
+    run = project.sync()
+    assert run.exit_code == 0, run.output
+    assert run.counts("crm_contacts")["recreated"] == 1
+    (again,) = [c for c in emulator.state()["contacts"] if c["name"] == "Maria Silva"]
+    assert again["id"] != maria["id"]
+    linked = [d for d in emulator.state()["deals"] if again["id"] in (d.get("contact_ids") or [])]
+    assert linked, "deals follow their contact's new id"
+    assert all(maria["id"] not in (d.get("contact_ids") or []) for d in emulator.state()["deals"])
+
+
+def test_an_overlapping_sync_exits_2_naming_the_run_that_holds_the_state(project, emulator):
+    values = ", ".join(
+        f"('L{i:03d}', 'Lease deal {i:03d}', '{ORG_A}', '{STAGE}', {i}.0)" for i in range(30)
+    )
+    project.sql(f"insert into {project.table('crm_deals')} values {values}")
+    emulator.set_faults([{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.2}])
+    first = subprocess.Popen(  # noqa: S603 - our own CLI
+        [str(CLI), "sync", "-s", "crm_deals", "--project-dir", str(project.path)],
+        env={**os.environ, **project.env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while not posts(emulator, "deals") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    second = project.subprocess("sync", "-s", "crm_deals")
+    assert second.exit_code == 2, second.output
+    assert "Traceback" not in second.output and "internal error" not in second.output
+    if project.kind == "postgres":
+        assert "another sync holds the state" in second.output
+    else:  # DuckDB itself refuses a second process the file: said as such
+        assert "in use by another process" in second.output
+    out, err = first.communicate(timeout=120)
+    assert first.returncode == 0, out + err
+    emulator.clear_faults()
+    third = project.sync("-s", "crm_deals")
+    assert third.exit_code == 0 and posts(emulator, "deals").__len__() == 32
+    assert one_record_per_name(emulator, "deals")
+
+
+def test_a_sync_without_key_creates_each_distinct_row_once(sample, emulator):
+    sample.edit_manifest(
+        "crm_deals",
+        {
+            "mode": "deals",
+            "partial_success": True,
+            "mapping": {"deal_name": "name", "org_id": "organization_id", "stage": "stage_id"},
+        },
+    )
+    first = sample.sync("-s", "crm_deals")
+    assert first.exit_code == 0, first.output
+    assert first.counts("crm_deals")["created"] == 2
+    emulator.clear_requests()
+    second = sample.sync("-s", "crm_deals")
+    assert emulator.requests() == [] or all(r["method"] == "GET" for r in emulator.requests())
+    assert second.counts("crm_deals")["unchanged"] == 2
+    sample.sql(
+        f"update {sample.table('crm_deals')} set deal_name = 'Renamed' where deal_code = 'D001'"
+    )
+    third = sample.sync("-s", "crm_deals")
+    assert third.counts("crm_deals")["created"] == 1  # a changed row is a new row
+    assert len(emulator.state()["deals"]) == 3
+
+
+def test_a_row_left_unresolved_is_settled_with_the_command_it_names(sample, emulator):
+    for _ in range(2):  # two records that hold exactly what the create would send
+        requests.post(
+            f"{emulator.base_url}/deals",
+            json={"data": {**D001, "custom_fields": {"valor_credito": 150000.0}}},
+            headers={"Authorization": "Bearer emulator-token"},
+            timeout=10,
+        ).raise_for_status()
+    emulator.set_faults(
+        [{"method": "POST", "path": "/deals", "action": "status", "status": 503, "count": 1}]
+    )
+    run = sample.sync("-s", "crm_deals")
+    assert run.exit_code == 1
+    (issue,) = [i for i in run.model("crm_deals")["issues"] if i["outcome"] == "unresolved"]
+    assert "dbt-rdcrm state resolve crm_deals 'D001'" in issue["reason"]
+    candidate = next(d["id"] for d in emulator.state()["deals"] if d["name"] == "Credito PJ 001")
+    settled = sample.cli("state", "resolve", "crm_deals", "D001", "--crm-id", candidate)
+    assert settled.exit_code == 0, settled.output
+    emulator.clear_requests()
+    after = sample.sync("-s", "crm_deals")
+    assert after.exit_code == 0, after.output
+    assert posts(emulator) == []
+    assert after.counts("crm_deals")["updated"] == 1

@@ -1,0 +1,223 @@
+"""In-memory stand-ins for the delivery protocol's seams: a state store and a scripted CRM.
+
+They implement the same small interfaces as :class:`dbt_rdcrm.sync.state.StateStore` and
+:class:`dbt_rdcrm.crm.client.CrmClient` (the end-to-end tests run the real ones), so delivery
+rules are tested in milliseconds.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import itertools
+import re
+from dataclasses import dataclass, field, replace
+
+from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.crm.client import OutcomeUnknown, Refused
+from dbt_rdcrm.sync.records import IdMapRow, WorkRow
+
+SCOPE = "https://crm.test/crm/v2"
+_ids = itertools.count(1)
+
+
+def new_id() -> str:
+    return f"{next(_ids):024x}"
+
+
+def spec(mode: str = "contacts", **raw):
+    raw = {"mode": mode, "key": "id", "mapping": {"name": "name", "email": "email"}, **raw}
+    if mode != "contacts" and raw["mapping"] == {"name": "name", "email": "email"}:
+        raw["mapping"] = {"name": "name"}
+    parsed, problems = parse_sync("m", "model.p.m", raw, "models.m.config.meta.rdcrm")
+    assert not problems, problems
+    return parsed
+
+
+def row(key: str | None, number: int = 1, state: IdMapRow | None = None, **values) -> WorkRow:
+    values = {"id": key, **values}
+    return WorkRow(
+        number=number,
+        values=values,
+        key=key,
+        key_count=1,
+        row_hash=f"h-{key}-{sorted(values.items())}",
+        link_ids={},
+        state=state,
+    )
+
+
+class Work(list):
+    """Rows of work, as the store's spool offers them (a context manager with a count)."""
+
+    @property
+    def count(self) -> int:
+        return len(self)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return None
+
+
+class MemoryStore:
+    """The id map in a dict: ``committed`` is what a crash would leave, ``buffer`` what waits."""
+
+    scope = SCOPE
+
+    def __init__(self, rows: list[WorkRow] | None = None):
+        self.committed: dict[tuple[str, str], IdMapRow] = {}
+        self.buffer: dict[tuple[str, str], IdMapRow] = {}
+        self.entries: list = []
+        self.flushes = 0
+        self.rows = rows or []
+        self.unchanged = 0
+
+    # the engine's reads
+    def has_duplicate_keys(self, spec, columns) -> bool:
+        return False
+
+    def count_unchanged(self, spec, columns, **kw) -> int:
+        return self.unchanged
+
+    def work(self, spec, columns, **kw) -> Work:
+        return Work(self.rows)
+
+    def states(self, model, keys):
+        merged = {**self.committed, **self.buffer}
+        return {k: merged[(model, k)] for k in keys if (model, k) in merged}
+
+    def holders(self, model, crm_id) -> set[str]:
+        merged = {**self.committed, **self.buffer}
+        return {k for (m, k), r in merged.items() if m == model and r.crm_id == crm_id}
+
+    def synced_rows(self, model) -> dict[str, int]:
+        n = sum(1 for (m, _), r in self.committed.items() if m == model and r.crm_id)
+        return {SCOPE: n} if n else {}
+
+    def shared_ids(self, model) -> dict[str, int]:
+        seen: dict[str, int] = {}
+        for (m, _), r in self.committed.items():
+            if m == model and r.crm_id:
+                seen[r.crm_id] = seen.get(r.crm_id, 0) + 1
+        return {i: n for i, n in seen.items() if n > 1}
+
+    # writes
+    def save(self, state: IdMapRow) -> None:
+        self.buffer[(state.model_name, state.row_key)] = copy.copy(state)
+
+    def log(self, entry) -> None:
+        self.entries.append(entry)
+
+    @property
+    def buffered(self) -> int:
+        return len(self.buffer)
+
+    def flush(self) -> None:
+        self.committed.update(self.buffer)
+        self.buffer.clear()
+        self.flushes += 1
+
+    def state(self, key: str, model: str = "m") -> IdMapRow | None:
+        return {**self.committed, **self.buffer}.get((model, key))
+
+
+@dataclass
+class Step:
+    """What the scripted CRM does with the next matching request."""
+
+    method: str
+    action: str  # "unknown_landed" | "unknown_lost" | "refuse" | "error" | "fail"
+    status: int = 0
+    error: Exception | None = None
+
+
+@dataclass
+class ScriptedCrm:
+    """Records per resource, RDQL equality and value lists, and a script of failures."""
+
+    records: dict[str, dict[str, dict]] = field(default_factory=dict)
+    script: list[Step] = field(default_factory=list)
+    calls: list[tuple[str, str]] = field(default_factory=list)
+    before_create: object = None  # called with (resource, data) when a POST arrives
+    requests_sent: int = 0
+
+    def add(self, resource: str, **fields) -> str:
+        record_id = new_id()
+        now = dt.datetime.now(dt.timezone.utc).isoformat()
+        self.records.setdefault(resource, {})[record_id] = {
+            "id": record_id,
+            "created_at": now,
+            **fields,
+        }
+        return record_id
+
+    def _next(self, method: str) -> Step | None:
+        for i, step in enumerate(self.script):
+            if step.method == method:
+                return self.script.pop(i)
+        return None
+
+    def create(self, resource: str, data: dict) -> dict:
+        self.requests_sent += 1
+        self.calls.append(("POST", resource))
+        if self.before_create is not None:
+            self.before_create(resource, data)
+        step = self._next("POST")
+        if step is not None and step.action == "error":
+            raise step.error
+        if step is not None and step.action == "unknown_lost":
+            raise OutcomeUnknown(503, "server error on create")
+        record_id = self.add(resource, **copy.deepcopy(data))
+        if step is not None and step.action == "unknown_landed":
+            raise OutcomeUnknown(0, "timed out after the create was sent")
+        return self.records[resource][record_id]
+
+    def update(self, resource: str, record_id: str, data: dict) -> dict:
+        self.requests_sent += 1
+        self.calls.append(("PUT", f"{resource}/{record_id}"))
+        step = self._next("PUT")
+        if step is not None and step.action == "error":
+            raise step.error
+        if record_id not in self.records.get(resource, {}):
+            raise Refused(404, f"{resource} {record_id} not found")
+        self.records[resource][record_id].update(copy.deepcopy(data))
+        return self.records[resource][record_id]
+
+    def search(self, resource: str, rdql: str, *, page_size: int = 50, max_pages: int = 4):
+        self.requests_sent += 1
+        self.calls.append(("GET", f"{resource}?{rdql}"))
+        step = self._next("GET")
+        if step is not None and step.action == "error":
+            raise step.error
+        field_name, values = _parse(rdql)
+        for record in list(self.records.get(resource, {}).values()):
+            if any(v.lower() in _values(record, field_name) for v in values):
+                yield record
+
+    def of(self, resource: str) -> list[dict]:
+        return list(self.records.get(resource, {}).values())
+
+
+def _parse(rdql: str) -> tuple[str, list[str]]:
+    first = rdql.split(" created_at:", 1)[0]
+    field_name, _, value = first.partition(":")
+    if value.startswith("("):
+        return field_name, re.findall(r'"((?:[^"\\]|\\.)*)"', value)
+    return field_name, [value.strip('"')]
+
+
+def _values(record: dict, field_name: str) -> list[str]:
+    if field_name.startswith("@"):
+        value = (record.get("custom_fields") or {}).get(field_name[1:])
+        return [str(value).lower()] if value is not None else []
+    if field_name == "email":
+        return [e["email"].lower() for e in record.get("emails") or []]
+    value = record.get(field_name)
+    return [str(value).lower()] if value is not None else []
+
+
+def with_state(work_row: WorkRow, **values) -> WorkRow:
+    state = work_row.state or IdMapRow("m", work_row.key, "contact")
+    return replace(work_row, state=replace(state, **values))

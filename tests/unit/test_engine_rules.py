@@ -1,0 +1,170 @@
+"""The row loop's rules: partial success, budgets, wait reasons, checks before the first write."""
+
+from __future__ import annotations
+
+import pytest
+from fakes import MemoryStore, ScriptedCrm, Step, row, spec, with_state
+
+from dbt_rdcrm.crm.client import Refused
+from dbt_rdcrm.report.events import ignore
+from dbt_rdcrm.report.results import Outcome
+from dbt_rdcrm.sync.engine import SyncOptions, run_sync
+from dbt_rdcrm.sync.preflight import StateConflict, StateLost
+from dbt_rdcrm.sync.records import IdMapRow
+
+
+def run(specs, store, crm, **options):
+    return run_sync(
+        specs,
+        {s.model: {} for s in specs},
+        store,
+        crm,
+        SyncOptions(**options),
+        emit=ignore,
+        command="sync",
+        base_url="https://crm.test/crm/v2",
+        rate_limit=0,
+        invocation_id=None,
+    )
+
+
+def people(n: int) -> list:
+    return [row(str(i), number=i, name=f"P{i}", email=f"p{i}@a.com") for i in range(1, n + 1)]
+
+
+def test_every_row_read_ends_as_one_counted_outcome():
+    store, crm = MemoryStore(people(4)), ScriptedCrm()
+    store.unchanged = 3
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    result = run([spec()], store, crm)
+    (model,) = result.models
+    assert +model.counts == {Outcome.CREATED: 4, Outcome.UNCHANGED: 3}
+    assert model.rows_read == 7
+
+
+def test_without_partial_success_the_first_failure_stops_the_model():
+    store = MemoryStore(people(3))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "error", error=Refused(422, "bad"))])
+    (model,) = run([spec()], store, crm).models
+    assert +model.counts == {Outcome.FAILED: 1, Outcome.SKIPPED: 2}
+    assert model.status == "failed" and len(crm.of("contacts")) == 0
+
+
+def test_with_partial_success_failed_rows_are_reported_and_the_rest_go_through():
+    store = MemoryStore(people(3))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "error", error=Refused(422, "bad"))])
+    (model,) = run([spec(partial_success=True)], store, crm).models
+    assert +model.counts == {Outcome.FAILED: 1, Outcome.CREATED: 2}
+    assert model.status == "success" and model.issues[0].key == "1"
+
+
+def test_an_unresolved_row_fails_the_run_even_with_partial_success():
+    store = MemoryStore([with_state(people(1)[0], pending_hash="h", pending_since=None)])
+    store.rows[0].state.pending_since = __import__("datetime").datetime.now()
+    store.rows[0].state.pending_payload = '{"name": "P1", "emails": [{"email": "p1@a.com"}]}'
+    crm = ScriptedCrm()
+    for _ in range(2):
+        crm.add("contacts", name="P1", emails=[{"email": "p1@a.com"}])
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    result = run([spec(partial_success=True)], store, crm)
+    assert +result.models[0].counts == {Outcome.UNRESOLVED: 1}
+    assert result.exit_code == 1
+
+
+@pytest.mark.parametrize("budget, created", [(0, 0), (2, 2), (5, 3)])
+def test_max_requests_is_exact(budget, created):
+    store, crm = MemoryStore(people(3)), ScriptedCrm()
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    (model,) = run([spec()], store, crm, max_requests=budget).models
+    assert crm.requests_sent == created
+    assert model.counts[Outcome.CREATED] == created
+    assert model.counts[Outcome.SKIPPED] == 3 - created
+
+
+def test_a_waiting_row_names_the_parent_that_failed_in_this_run():
+    parent = spec(mode="organizations", partial_success=True)
+    parent = type(parent)(**{**parent.__dict__, "model": "orgs"})
+    child = spec(
+        partial_success=True, links={"organization_id": {"model": "orgs", "column": "org"}}
+    )
+    org_row = row("o1", name="Acme")
+    store = MemoryStore()
+    store.committed[("orgs", "x")] = IdMapRow("orgs", "x", "organization", crm_id="e" * 24)
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="d" * 24)
+    child_row = row("c1", name="Ana", email="ana@a.com", org="o1")
+    child_row.link_ids = {"organization_id": None}
+    works = {"orgs": [org_row], "m": [child_row]}
+    store.work = lambda s, c, **kw: __import__("fakes").Work(works[s.model])
+    crm = ScriptedCrm(
+        script=[Step("POST", "error", error=Refused(400, "Nome Empresa já cadastrada."))]
+    )
+    result = run([parent, child], store, crm)
+    waiting = result.models[1].issues[0]
+    assert waiting.outcome is Outcome.WAITING
+    assert "parent key o1 failed in this run" in waiting.reason
+
+
+def test_an_empty_state_while_the_crm_holds_the_rows_stops_before_any_create():
+    store, crm = MemoryStore(people(3)), ScriptedCrm()
+    crm.add("contacts", name="P2", emails=[{"email": "p2@a.com"}])
+    result = run([spec()], store, crm)
+    assert isinstance(result.abort, StateLost)
+    assert "state rebuild -s m" in str(result.abort)
+    assert [c for c in crm.calls if c[0] == "POST"] == []
+    assert +result.models[0].counts == {Outcome.SKIPPED: 3}
+
+
+def test_an_empty_state_with_only_namesakes_in_the_crm_goes_ahead():
+    store, crm = MemoryStore(people(2)), ScriptedCrm()
+    crm.add("contacts", name="P1", emails=[{"email": "someone-else@a.com"}])
+    result = run([spec()], store, crm)
+    assert result.abort is None and +result.models[0].counts == {Outcome.CREATED: 2}
+
+
+def test_one_crm_id_held_by_two_keys_stops_the_run():
+    store, crm = MemoryStore(people(1)), ScriptedCrm()
+    for key in "ab":
+        store.committed[("m", key)] = IdMapRow("m", key, "contact", crm_id="e" * 24)
+    result = run([spec()], store, crm)
+    assert isinstance(result.abort, StateConflict) and crm.calls == []
+
+
+def synced_people(n: int, changed: int) -> MemoryStore:
+    rows = []
+    for i in range(1, n + 1):
+        r = row(str(i), number=i, name=f"P{i}", email=f"p{i}@a.com")
+        r.state = IdMapRow("m", str(i), "contact", crm_id=f"{i:024x}", synced_hash="old")
+        rows.append(r)
+    store = MemoryStore(rows[:changed])
+    for r in rows:
+        store.committed[("m", r.key)] = r.state
+    store.unchanged = n - changed
+    return store
+
+
+def test_a_run_that_rewrites_most_synced_rows_is_stopped_before_any_write():
+    store, crm = synced_people(120, changed=80), ScriptedCrm()
+    (model,) = run([spec()], store, crm).models
+    assert crm.calls == [] and model.status == "failed"
+    assert +model.counts == {Outcome.SKIPPED: 80, Outcome.UNCHANGED: 40}
+    assert "80 of 120 synced rows" in model.issues[0].reason
+    assert "--allow-mass-change" in model.issues[0].reason
+
+
+def test_an_intended_mass_change_goes_through_with_the_flag():
+    store, crm = synced_people(120, changed=80), ScriptedCrm()
+    for r in store.rows:
+        crm.records.setdefault("contacts", {})[r.state.crm_id] = {"id": r.state.crm_id}
+    (model,) = run([spec()], store, crm, allow_mass_change=True).models
+    assert model.counts[Outcome.UPDATED] == 80 and model.status == "success"
+
+
+def test_a_small_model_or_a_small_change_is_not_guarded():
+    for store in (synced_people(50, changed=50), synced_people(120, changed=60)):
+        crm = ScriptedCrm()
+        for r in store.rows:
+            crm.records.setdefault("contacts", {})[r.state.crm_id] = {"id": r.state.crm_id}
+        (model,) = run([spec()], store, crm).models
+        assert model.status == "success"

@@ -1,0 +1,114 @@
+"""The lease protocol on an in-memory ticket table shared by simulated runs."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import replace
+
+import pytest
+
+from dbt_rdcrm.sync.lease import Lease, LeaseHeld
+from dbt_rdcrm.sync.records import LeaseTicket
+
+T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
+
+
+class Tickets:
+    """The lease table; ``hooks`` run before a read (to interleave another run's steps)."""
+
+    scope = "https://crm.test/crm/v2"
+
+    def __init__(self):
+        self.rows: dict[str, LeaseTicket] = {}
+        self.hooks: list = []
+
+    def add_ticket(self, ticket):
+        self.rows[ticket.run_id] = ticket
+
+    def live_tickets(self, now):
+        if self.hooks:
+            self.hooks.pop(0)()
+        live = [t for t in self.rows.values() if t.expires_at > now]
+        return sorted(live, key=lambda t: (t.ticket_at, t.run_id))
+
+    def update_ticket(self, run_id, commit=True, **values):
+        if run_id in self.rows:
+            self.rows[run_id] = replace(self.rows[run_id], **values)
+
+    def drop_ticket(self, run_id):
+        self.rows.pop(run_id, None)
+
+    def drop_expired_tickets(self, now):
+        self.rows = {k: t for k, t in self.rows.items() if t.expires_at > now}
+
+
+class Clock:
+    def __init__(self, start=T0):
+        self.now_value = start
+        self.mono = 0.0
+
+    def now(self):
+        return self.now_value
+
+    def monotonic(self):
+        return self.mono
+
+    def sleep(self, seconds):
+        self.mono += seconds
+        self.now_value += dt.timedelta(seconds=seconds)
+
+
+def lease(table, run_id, clock=None):
+    clock = clock or Clock()
+    return Lease(
+        table, run_id, f"sync {run_id}", now=clock.now, monotonic=clock.monotonic, sleep=clock.sleep
+    )
+
+
+def test_a_lone_run_holds_the_lease_and_releases_it():
+    table = Tickets()
+    first = lease(table, "a")
+    first.acquire()
+    assert first.held and table.rows["a"].confirmed_at is not None
+    first.release()
+    assert table.rows == {}
+
+
+def test_a_second_run_exits_naming_the_holder():
+    table = Tickets()
+    lease(table, "a").acquire()
+    with pytest.raises(LeaseHeld, match="run a \\(sync a\\)"):
+        lease(table, "b").acquire()
+    assert set(table.rows) == {"a"}
+
+
+def test_an_expired_ticket_of_a_crashed_run_does_not_block():
+    table = Tickets()
+    lease(table, "a").acquire()  # never released: the run crashed
+    later = Clock(T0 + dt.timedelta(seconds=301))
+    successor = lease(table, "b", later)
+    successor.acquire()
+    assert successor.held and set(table.rows) == {"b"}
+
+
+def test_a_heartbeat_keeps_a_long_run_alive():
+    table, clock = Tickets(), Clock()
+    holder = lease(table, "a", clock)
+    holder.acquire()
+    clock.now_value += dt.timedelta(seconds=250)
+    holder.heartbeat()
+    with pytest.raises(LeaseHeld):
+        lease(table, "b", Clock(T0 + dt.timedelta(seconds=400))).acquire()
+
+
+def test_two_runs_that_did_not_see_each_other_settle_on_the_earlier_ticket():
+    """b's ticket lands after a read its first check, with an earlier time: both confirm,
+    and the re-read after the settle time keeps only the earlier one."""
+    table = Tickets()
+    late = LeaseTicket("b", "sync b", T0 - dt.timedelta(seconds=1), T0 + dt.timedelta(hours=1))
+    a = lease(table, "a")
+    # b appears (already confirmed) between a's first check and a's confirmation re-read
+    table.hooks = [lambda: None, lambda: table.add_ticket(replace(late, confirmed_at=T0))]
+    with pytest.raises(LeaseHeld, match="run b"):
+        a.acquire()
+    assert "a" not in table.rows
