@@ -142,6 +142,16 @@ class ScriptedCrm:
     calls: list[tuple[str, str]] = field(default_factory=list)
     before_create: object = None  # called with (resource, data) when a POST arrives
     requests_sent: int = 0
+    custom_fields: dict[str, list[str]] = field(
+        default_factory=lambda: {"contact": ["cpf", "dbt_key"], "deal": ["valor_credito"]}
+    )
+
+    def request(self, method: str, path: str, body: dict | None = None) -> dict:
+        """The account's custom fields (the only plain request the sync makes)."""
+        self.requests_sent += 1
+        self.calls.append((method, path))
+        entity = re.search(r"entity:(\w+)", path).group(1)
+        return {"data": [{"slug": s, "entity": entity} for s in self.custom_fields.get(entity, [])]}
 
     def add(self, resource: str, **fields) -> str:
         record_id = new_id()

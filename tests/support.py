@@ -18,6 +18,8 @@ SAMPLE = REPO / "sample_project"
 DBT = str(Path(sys.executable).parent / "dbt")
 CLI = str(Path(sys.executable).parent / "dbt-rdcrm")
 QUIET_DBT = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "false", "DO_NOT_TRACK": "1"}
+# the account's custom fields, read once per run before a model that maps one writes
+ACCOUNT_CHECK = "/crm/v2/custom_fields"
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "root", "dbname": "test"}
 
 

@@ -105,7 +105,7 @@ class Warehouse:
         except WarehouseError:
             raise
         except Exception as exc:  # DuckDB's own errors are not wrapped by the adapter
-            if not type(exc).__module__.startswith("duckdb"):
+            if "duckdb" not in type(exc).__module__:
                 raise
             if "lock" in str(exc).lower():
                 raise WarehouseError(

@@ -40,6 +40,7 @@ from dbt_rdcrm.sync.planner import (
 from dbt_rdcrm.sync.records import LogEntry, WorkRow, utcnow
 
 WAIT_REASONS_LOOKED_UP = 200
+BUDGET_SPENT = "request budget (--max-requests) spent: continues on the next run"
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class ModelSync:
         clock: Callable[[], float] = time.monotonic,
         planned: dict[str, set[str]] | None = None,
         failed_parents: dict[str, dict[str, str]] | None = None,
+        account_fields: preflight.AccountFields | None = None,
     ):
         self.spec = spec
         self.columns = columns
@@ -86,6 +88,7 @@ class ModelSync:
         self.planned = planned if planned is not None else {}
         self.failed_parents = failed_parents if failed_parents is not None else {}
         self.delivery = Delivery(spec, store, client) if client is not None else None
+        self.account_fields = account_fields or preflight.AccountFields(client)
         self.abort: RdcrmError | None = None
         self._last_flush = clock()
         self._wait_lookups = 0
@@ -118,47 +121,63 @@ class ModelSync:
         return self.result
 
     def _may_write(self, work) -> bool:
-        """The checks before the first write; False (rows skipped) when a guard trips."""
+        """The checks before the first write (they cost a request or two, within the budget);
+        False, with the model's rows counted as skipped, when one of them stops the model."""
         spec, opts = self.spec, self.options
-        if not opts.dry_run:
+        preflight.check_shared_ids(spec, self.store)
+        prepare = self._assume_planned_parents if opts.dry_run else None
+        sample = preflight.state_sample(spec, self.store, work, prepare)
+        cost = self.account_fields.cost(spec) + (1 if sample else 0)
+        remaining = self.budget()
+        if remaining is not None and cost > remaining:
+            return self._stop(work, BUDGET_SPENT, failed=False)
+        if opts.dry_run:
+            self.result.planned_requests += cost
+            self.account_fields.assume_fetched(spec)
+        else:
             try:
-                preflight.check_state(spec, self.store, self.client, work)
+                missing = preflight.missing_custom_fields(spec, self.account_fields)
+                if missing is not None:
+                    return self._stop(work, missing)
+                preflight.check_state(spec, self.store, self.client, sample)
             except CrmError as exc:  # the check could not be made: nothing is created
-                why = (
+                return self._stop(
+                    work,
                     "not attempted: could not check whether the CRM already holds this "
-                    f"model's rows ({exc}); the next run checks again"
+                    f"model's rows ({exc}); the next run checks again",
                 )
-                self.result.status, self.result.error = "failed", why
-                self._skip_rest(work, why)
-                return False
-        guard = spec.mass_change if opts.allow_mass_change is False else None
-        if guard is None:
-            return True
-        known = self.store.synced_rows(spec.model).get(self.store.scope, 0)
-        why = preflight.mass_change(spec, work, known, guard)
+        guard = spec.mass_change if not opts.allow_mass_change else None
+        known = self.store.synced_rows(spec.model).get(self.store.scope, 0) if guard else 0
+        why = preflight.mass_change(spec, work, known, guard) if guard else None
         if why is None:
             return True
         self.result.add_issue(RowIssue(Outcome.SKIPPED, why))
         if opts.dry_run:  # a plan shows the guard and goes on
             return True
-        self.result.status = "failed"
+        self._log_model("guard", why)
+        return self._stop(work, why)
+
+    def _stop(self, work, why: str, *, failed: bool = True) -> bool:
+        if failed:
+            self.result.status, self.result.error = "failed", why
         self._skip_rest(work, why)
-        if not opts.dry_run:
-            self.store.log(
-                LogEntry(
-                    self.run_id,
-                    self.invocation_id,
-                    spec.model,
-                    None,
-                    "guard",
-                    "skipped",
-                    None,
-                    why,
-                    None,
-                    utcnow(),
-                )
-            )
         return False
+
+    def _log_model(self, operation: str, why: str) -> None:
+        self.store.log(
+            LogEntry(
+                self.run_id,
+                self.invocation_id,
+                self.spec.model,
+                None,
+                operation,
+                Outcome.SKIPPED.value,
+                None,
+                why,
+                None,
+                utcnow(),
+            )
+        )
 
     def _skip_rest(self, work, reason: str) -> None:
         left = work.count - (self.result.rows_read - self.result.counts[Outcome.UNCHANGED])
@@ -178,7 +197,7 @@ class ModelSync:
             decision = decide(spec, row, retry_failed=opts.retry_failed)
             remaining = self.budget()
             if remaining is not None and decision.requests > remaining:
-                stop_reason = "request budget (--max-requests) spent: continues on the next run"
+                stop_reason = BUDGET_SPENT
                 self.result.stopped = stop_reason
                 self._finish(row, Delivered(Outcome.SKIPPED, operation="decide"), stop_reason)
                 continue
@@ -368,6 +387,7 @@ def run_sync(
 
     planned: dict[str, set[str]] = {}
     failed_parents: dict[str, dict[str, str]] = {}
+    account_fields = preflight.AccountFields(client)
     for spec in specs:
         sync = ModelSync(
             spec,
@@ -382,6 +402,7 @@ def run_sync(
             clock,
             planned,
             failed_parents,
+            account_fields,
         )
         current = sync.result
         if client is not None:

@@ -13,7 +13,8 @@ every warehouse the state can live in. A run claims the lease like this:
 Only durations are measured on one machine's clock (never compared across machines) except
 for the ticket order itself, which decides between runs that saw each other anyway. A live
 ticket's ``expires_at`` moves forward at every state checkpoint; a crashed run's ticket expires
-after ``ttl`` seconds, or is removed by ``dbt-rdcrm state unlock``.
+after ``ttl`` seconds (at once when it was a process of this machine that no longer runs), or
+is removed by ``dbt-rdcrm state unlock``.
 """
 
 from __future__ import annotations
@@ -50,6 +51,21 @@ def holder_description(command: str) -> str:
     return f"{command} on {socket.gethostname()} pid {os.getpid()}"
 
 
+def dead_on_this_host(holder: str) -> bool:
+    """Whether a ticket's holder was a process of this machine that no longer runs (a run
+    killed with -9): its ticket need not wait for its expiry."""
+    head, _, pid = holder.rpartition(" pid ")
+    if not pid.isdigit() or not head.endswith(f" on {socket.gethostname()}"):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
 @dataclass
 class Lease:
     """The claim of one run; ``acquire`` before the first write, ``release`` at the end."""
@@ -62,6 +78,7 @@ class Lease:
     now: Callable[[], dt.datetime] = utcnow
     monotonic: Callable[[], float] = time.monotonic
     sleep: Callable[[float], None] = time.sleep
+    is_dead: Callable[[str], bool] = dead_on_this_host
     held: bool = False
 
     def acquire(self) -> None:
@@ -96,6 +113,9 @@ class Lease:
 
     def _try(self) -> bool:
         self.store.drop_expired_tickets(self.now())
+        for ticket in self.store.live_tickets(self.now()):
+            if ticket.run_id != self.run_id and self.is_dead(ticket.holder):
+                self.store.drop_ticket(ticket.run_id)
         started = self.monotonic()
         ticket = self._mine()
         self.store.add_ticket(ticket)

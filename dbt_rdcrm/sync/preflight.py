@@ -21,9 +21,8 @@ class StateConflict(RdcrmError):
     """The id map gives one CRM id to several keys: it was edited by hand or tampered with."""
 
 
-def check_state(spec: SyncSpec, store, client, work) -> None:
-    """Raise when the state cannot be trusted: one CRM id held by several keys, or no state
-    for this model while the CRM already holds records of its rows."""
+def check_shared_ids(spec: SyncSpec, store) -> None:
+    """Raise when the id map gives one CRM id to several keys (it was edited or tampered)."""
     shared = store.shared_ids(spec.model)
     if shared:
         crm_id, keys = next(iter(shared.items()))
@@ -32,17 +31,25 @@ def check_state(spec: SyncSpec, store, client, work) -> None:
             f"({len(shared)} such ids): the state was edited; rebuild it with "
             f"`dbt-rdcrm state rebuild -s {spec.model}`"
         )
+
+
+def state_sample(spec: SyncSpec, store, work, prepare=None) -> list[tuple[str, dict]]:
+    """Rows to look up before the first create, when the model's state has no CRM ids (and
+    nothing else, such as ``match:``, looks each create up anyway); else nothing."""
     if spec.match is not None and spec.identity is None:
-        return  # every create is matched first: a lost state cannot make duplicates
-    synced = store.synced_rows(spec.model)
-    if synced.get(store.scope, 0):
-        return
-    sample = _create_sample(spec, work)
+        return []  # every create is matched first: a lost state cannot make duplicates
+    if store.synced_rows(spec.model).get(store.scope, 0):
+        return []
+    return _create_sample(spec, work, prepare)
+
+
+def check_state(spec: SyncSpec, store, client, sample: list[tuple[str, dict]]) -> None:
+    """Raise when the model's state is empty but the CRM already holds records of its rows."""
     hits = _records_of(spec, client, sample) if sample else []
     if not hits:
         return
     key, crm_id = hits[0]
-    elsewhere = sorted(s for s in synced if s != store.scope)
+    elsewhere = sorted(s for s in store.synced_rows(spec.model) if s != store.scope)
     moved = (
         f" (the id map has rows for it under another CRM scope: {', '.join(elsewhere)})"
         if elsewhere
@@ -56,9 +63,12 @@ def check_state(spec: SyncSpec, store, client, work) -> None:
     )
 
 
-def _create_sample(spec: SyncSpec, work) -> list[tuple[str, dict]]:
+def _create_sample(spec: SyncSpec, work, prepare=None) -> list[tuple[str, dict]]:
+    """The first rows that would be created (``prepare`` fills a plan's assumed parents)."""
     sample: list[tuple[str, dict]] = []
     for row in work:
+        if prepare is not None:
+            prepare(row)
         decision = decide(spec, row)
         if isinstance(decision, Create):
             sample.append((row.key, decision.data))
@@ -104,4 +114,59 @@ def mass_change(spec: SyncSpec, work, known: int, guard: MassChangeGuard) -> str
         f"({len(changed) / known:.0%} > {guard.max_fraction:.0%}; keys {shown}, ...). Nothing "
         "was sent for this model. If intended (a mapping change rewrites every row), sync "
         "with --allow-mass-change or set mass_change: {max_fraction: ...} in meta.rdcrm"
+    )
+
+
+class AccountFields:
+    """The account's custom field slugs per entity, fetched once per run and entity."""
+
+    def __init__(self, client):
+        self.client = client
+        self._slugs: dict[str, list[str]] = {}
+
+    @staticmethod
+    def wanted(spec: SyncSpec) -> list[str]:
+        found = [s.field for s in spec.sources if s.field.startswith("@")]
+        return found + ([spec.identity] if spec.identity is not None else [])
+
+    def cost(self, spec: SyncSpec) -> int:
+        """Requests checking ``spec``'s custom fields takes (one per entity and run)."""
+        return int(bool(self.wanted(spec)) and spec.mode.object_type not in self._slugs)
+
+    def assume_fetched(self, spec: SyncSpec) -> None:
+        """In a plan: count the entity's list as fetched, without fetching it."""
+        if self.wanted(spec):
+            self._slugs.setdefault(spec.mode.object_type, [])
+
+    def slugs(self, entity: str) -> list[str]:
+        if entity not in self._slugs:
+            body = self.client.request(
+                "GET", f"/custom_fields?filter=entity:{entity}&page[size]=200"
+            )
+            listed = body.get("data") if isinstance(body, dict) else None
+            self._slugs[entity] = sorted(
+                str(f.get("slug")) for f in listed or [] if isinstance(f, dict) and f.get("slug")
+            )
+        return self._slugs[entity]
+
+
+def missing_custom_fields(spec: SyncSpec, fields: AccountFields) -> str | None:
+    """Why the model cannot write: a mapped custom field (or its identity field) the account
+    lacks would cost one refused request per row; None when every slug exists."""
+    wanted = fields.wanted(spec)
+    if not wanted:
+        return None
+    entity = spec.mode.object_type
+    existing = fields.slugs(entity)
+    missing = [w for w in wanted if w[1:] not in existing]
+    if not missing:
+        return None
+    hint = (
+        f"; create it with `dbt-rdcrm state identity -s {spec.model}`"
+        if spec.identity in missing
+        else ""
+    )
+    return (
+        f"not attempted: custom field(s) {', '.join(missing)} do not exist on {entity} in the "
+        f"CRM account (existing: {', '.join(existing) or 'none'}){hint}"
     )

@@ -242,10 +242,14 @@ class StateStore:
 
     def synced_rows(self, model: str) -> dict[str, int]:
         """Id map rows with a CRM id per scope, for one model (this scope's and others')."""
+        if self.sql.empty_id_map:
+            return {}
         return {scope: int(count) for scope, count in self.wh.query(self.sql.model_rows(), [model])}
 
     def shared_ids(self, model: str) -> dict[str, int]:
         """CRM ids that two or more keys of ``model`` hold (the state was tampered with)."""
+        if self.sql.empty_id_map:
+            return {}
         return {
             crm_id: int(count)
             for crm_id, count in self.wh.query(self.sql.shared_ids(), [self.scope, model])

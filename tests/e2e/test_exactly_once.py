@@ -12,7 +12,7 @@ from support import CLI
 
 STAGE = "6621a1b2c3d4e5f678900001"
 ORG_A = "6621a1b2c3d4e5f678905678"
-D001 = {"name": "Credito PJ 001", "organization_id": ORG_A, "stage_id": STAGE}
+D003 = {"name": "Credito PJ 003", "organization_id": ORG_A, "stage_id": STAGE}
 
 
 def posts(emulator, resource=""):
@@ -78,7 +78,7 @@ def test_an_overlapping_sync_exits_2_naming_the_run_that_holds_the_state(project
         f"('L{i:03d}', 'Lease deal {i:03d}', '{ORG_A}', '{STAGE}', {i}.0)" for i in range(30)
     )
     project.sql(f"insert into {project.table('crm_deals')} values {values}")
-    emulator.set_faults([{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.2}])
+    emulator.set_faults([{"method": "POST", "path": "/deals", "action": "latency", "seconds": 0.5}])
     first = subprocess.Popen(  # noqa: S603 - our own CLI
         [str(CLI), "sync", "-s", "crm_deals", "--project-dir", str(project.path)],
         env={**os.environ, **project.env},
@@ -129,10 +129,15 @@ def test_a_sync_without_key_creates_each_distinct_row_once(sample, emulator):
 
 
 def test_a_row_left_unresolved_is_settled_with_the_command_it_names(sample, emulator):
+    assert sample.sync("-s", "crm_deals").exit_code == 0
+    sample.sql(
+        f"insert into {sample.table('crm_deals')} values "
+        f"('D003', 'Credito PJ 003', '{ORG_A}', '{STAGE}', 10.0)"
+    )
     for _ in range(2):  # two records that hold exactly what the create would send
         requests.post(
             f"{emulator.base_url}/deals",
-            json={"data": {**D001, "custom_fields": {"valor_credito": 150000.0}}},
+            json={"data": {**D003, "custom_fields": {"valor_credito": 10.0}}},
             headers={"Authorization": "Bearer emulator-token"},
             timeout=10,
         ).raise_for_status()
@@ -140,12 +145,14 @@ def test_a_row_left_unresolved_is_settled_with_the_command_it_names(sample, emul
         [{"method": "POST", "path": "/deals", "action": "status", "status": 503, "count": 1}]
     )
     run = sample.sync("-s", "crm_deals")
-    assert run.exit_code == 1
+    assert run.exit_code == 1, run.output
     (issue,) = [i for i in run.model("crm_deals")["issues"] if i["outcome"] == "unresolved"]
-    assert "dbt-rdcrm state resolve crm_deals 'D001'" in issue["reason"]
-    candidate = next(d["id"] for d in emulator.state()["deals"] if d["name"] == "Credito PJ 001")
-    settled = sample.cli("state", "resolve", "crm_deals", "D001", "--crm-id", candidate)
+    assert "dbt-rdcrm state resolve crm_deals 'D003'" in issue["reason"]
+    candidate = next(d["id"] for d in emulator.state()["deals"] if d["name"] == "Credito PJ 003")
+    assert candidate in issue["reason"]
+    settled = sample.cli("state", "resolve", "crm_deals", "D003", "--crm-id", candidate)
     assert settled.exit_code == 0, settled.output
+    emulator.clear_faults()
     emulator.clear_requests()
     after = sample.sync("-s", "crm_deals")
     assert after.exit_code == 0, after.output

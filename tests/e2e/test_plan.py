@@ -8,13 +8,16 @@ from __future__ import annotations
 import json
 
 import pytest
+from support import ACCOUNT_CHECK
 
 COMPARED = ("created", "updated", "unchanged", "waiting", "rejected", "failed", "skipped")
 
 
 def crm_calls(emulator) -> list[tuple[str, str]]:
     return [
-        (r["method"], r["path"]) for r in emulator.requests() if r["path"].startswith("/crm/v2/")
+        (r["method"], r["path"])
+        for r in emulator.requests()
+        if r["path"].startswith("/crm/v2/") and not r["path"].startswith(ACCOUNT_CHECK)
     ]
 
 

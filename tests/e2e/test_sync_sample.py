@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from support import ACCOUNT_CHECK
+
 STAGE = "6621a1b2c3d4e5f678900001"
 ORG_A = "6621a1b2c3d4e5f678905678"
 ORG_B = "6621a1b2c3d4e5f678905679"
@@ -9,7 +11,9 @@ ORG_B = "6621a1b2c3d4e5f678905679"
 
 def writes(emulator) -> list[tuple[str, str]]:
     return [
-        (r["method"], r["path"]) for r in emulator.requests() if r["path"].startswith("/crm/v2/")
+        (r["method"], r["path"])
+        for r in emulator.requests()
+        if r["path"].startswith("/crm/v2/") and not r["path"].startswith(ACCOUNT_CHECK)
     ]
 
 

@@ -168,3 +168,14 @@ def test_a_small_model_or_a_small_change_is_not_guarded():
             crm.records.setdefault("contacts", {})[r.state.crm_id] = {"id": r.state.crm_id}
         (model,) = run([spec()], store, crm).models
         assert model.status == "success"
+
+
+def test_a_missing_custom_field_stops_the_model_before_any_write_naming_what_exists():
+    store = MemoryStore([row("1", name="Ana", cpf="1")])
+    crm = ScriptedCrm()
+    s = spec(mapping={"name": "name", "cpf": "@cpf_typo"})
+    (model,) = run([s], store, crm).models
+    assert model.status == "failed" and +model.counts == {Outcome.SKIPPED: 1}
+    assert "@cpf_typo do not exist on contact" in model.error
+    assert "existing: cpf, dbt_key" in model.error
+    assert [c for c in crm.calls if c[0] != "GET"] == []

@@ -112,3 +112,24 @@ def test_two_runs_that_did_not_see_each_other_settle_on_the_earlier_ticket():
     with pytest.raises(LeaseHeld, match="run b"):
         a.acquire()
     assert "a" not in table.rows
+
+
+def test_the_ticket_of_a_killed_process_on_this_machine_does_not_block():
+    table = Tickets()
+    lease(table, "a").acquire()  # killed with -9: never released, not expired
+    successor = lease(table, "b")
+    successor.is_dead = lambda holder: holder == "sync a"
+    successor.acquire()
+    assert successor.held and set(table.rows) == {"b"}
+
+
+def test_only_dead_processes_of_this_host_count_as_dead():
+    import os
+    import socket
+
+    from dbt_rdcrm.sync.lease import dead_on_this_host
+
+    host = socket.gethostname()
+    assert not dead_on_this_host(f"sync on {host} pid {os.getpid()}")
+    assert not dead_on_this_host("sync on another-host pid 1")
+    assert dead_on_this_host(f"sync on {host} pid 999999999")
