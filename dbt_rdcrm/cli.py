@@ -169,6 +169,7 @@ def _run(kw, dry_run: bool, command: str) -> int:
         max_requests=kw["max_requests"],
         show=kw["show"],
         allow_mass_change=kw["allow_mass_change"],
+        concurrency=kw["concurrency"],
     )
     try:
         result = runner.sync(
@@ -226,6 +227,12 @@ def sync_flags(f):
         "--max-requests",
         type=click.IntRange(min=0),
         help="Stop cleanly once this many CRM requests are spent; the next run continues.",
+    )(f)
+    f = click.option(
+        "--concurrency",
+        type=click.IntRange(min=1, max=16),
+        help="CRM writes in flight at once (default: $RDCRM_CONCURRENCY, vars.rdcrm."
+        "concurrency, 4); the rate limit still applies to all of them together.",
     )(f)
     f = click.option(
         "--allow-mass-change",

@@ -7,7 +7,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import requests
 
@@ -105,6 +105,7 @@ def open_session(
     emit: Emit,
     session: requests.Session | None = None,
     run_id: str | None = None,
+    concurrency: int | None = None,
 ) -> Iterator[Session]:
     """Everything a command needs, released in order when it ends. ``write`` creates the state
     tables, holds the lease and builds the CRM client; otherwise nothing is written."""
@@ -118,6 +119,7 @@ def open_session(
             warehouse.schema,
             base_url=invocation.overrides.base_url,
             rate_limit=invocation.overrides.rate_limit,
+            concurrency=concurrency,
         )
         columns = resolve_columns(specs, warehouse)
         store = state_store(warehouse, settings)
@@ -169,8 +171,14 @@ def sync(
     """
     emit = masking_emit(emit, unmasked=unmasked)
     with open_session(
-        invocation, command=command, write=not options.dry_run, emit=emit, session=session
+        invocation,
+        command=command,
+        write=not options.dry_run,
+        emit=emit,
+        session=session,
+        concurrency=options.concurrency,
     ) as s:
+        options = replace(options, concurrency=s.settings.concurrency)
         result = run_sync(
             s.specs,
             s.columns,

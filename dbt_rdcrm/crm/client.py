@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -146,6 +147,7 @@ class CrmClient:
         self._sleep = sleep
         self.on_request = on_request
         self.requests_sent = 0
+        self._count_lock = threading.Lock()
 
     # --- resources -------------------------------------------------------------------------
     def create(self, resource: str, data: dict) -> dict:
@@ -254,7 +256,8 @@ class CrmClient:
             status = response.status_code
             return response
         finally:
-            self.requests_sent += 1
+            with self._count_lock:  # the engine's pool sends from several threads
+                self.requests_sent += 1
             if self.on_request is not None:
                 self.on_request(method, path.split("?", 1)[0], status)
 

@@ -93,6 +93,15 @@ class Delivery:
         except CrmError as exc:
             return self.failed(row, exc)
 
+    def guarded(self, row: WorkRow, step) -> Delivered:
+        """Run a follow-up step; its lookups or requests failing become the row's outcome."""
+        try:
+            return step()
+        except LookupRefused as exc:
+            return self._unresolved(row, str(exc), field=exc.field)
+        except CrmError as exc:
+            return self.failed(row, exc)
+
     # --- operations ------------------------------------------------------------------------
     def update(
         self, row: WorkRow, crm_id: str, data: dict, *, outcome: Outcome = Outcome.UPDATED
@@ -100,14 +109,31 @@ class Delivery:
         try:
             record = self.crm.update(self.resource, crm_id, data)
         except Refused as exc:
-            if exc.status == 404 and not self._targets_mapped_id(row):
-                return self.recreate(row, crm_id, data)
-            raise
+            return self.update_failed(row, crm_id, data, exc)
+        return self.updated(row, crm_id, data, record, outcome)
+
+    def updated(
+        self, row: WorkRow, crm_id: str, data: dict, record, outcome: Outcome = Outcome.UPDATED
+    ) -> Delivered:
+        """The CRM answered the PUT: record the row in step."""
         self._record(row, crm_id=crm_id, synced=True)
         operation = "update" if outcome is Outcome.UPDATED else "adopt"
         return Delivered(
             outcome, crm_id=crm_id, operation=operation, differences=self._verify(data, record)
         )
+
+    def update_failed(self, row: WorkRow, crm_id: str, data: dict, exc: CrmError) -> Delivered:
+        """A PUT failed: a 404 on an id the state gave means the record was deleted."""
+        if isinstance(exc, Refused) and exc.status == 404 and not self._targets_mapped_id(row):
+            return self.recreate(row, crm_id, data)
+        raise exc
+
+    @staticmethod
+    def needs_follow_up(exc: BaseException) -> bool:
+        """Whether a failed send is settled by lookups or further requests (not just counted)."""
+        if isinstance(exc, OutcomeUnknown):
+            return True
+        return isinstance(exc, Refused) and exc.status == 404
 
     def recreate(self, row: WorkRow, gone: str, data: dict) -> Delivered:
         """The record behind a known id is gone: find it again by ``match:``, or create it."""
@@ -149,20 +175,23 @@ class Delivery:
                 )
         return self.post(row, data)
 
+    def intend(self, row: WorkRow, data: dict) -> None:
+        """Buffer the create intent; the caller flushes before the POST leaves."""
+        self._record(row, pending=data)
+
     def post(
         self, row: WorkRow, data: dict, attempts_left: int = UNKNOWN_CREATE_ATTEMPTS
     ) -> Delivered:
-        self._record(row, pending=data)
+        self.intend(row, data)
         self.store.flush()  # the create intent is durable before the request leaves
         try:
             record = self.crm.create(self.resource, data)
-        except (Refused, Transient):
-            self._record(row, pending=None)
-            raise
-        except CrmError as exc:  # the outcome is unknown: look before resending
-            if attempts_left <= 1 or not isinstance(exc, OutcomeUnknown):
-                raise
-            return self.resolve(row, data, data, attempts_left - 1)
+        except CrmError as exc:
+            return self.create_failed(row, data, exc, attempts_left)
+        return self.created(row, data, record)
+
+    def created(self, row: WorkRow, data: dict, record) -> Delivered:
+        """The CRM answered the POST with its record: the row is in step."""
         crm_id = str(record["id"])
         self._record(row, crm_id=crm_id, synced=True)
         return Delivered(
@@ -171,6 +200,22 @@ class Delivery:
             operation="create",
             differences=self._verify(data, record),
         )
+
+    def create_failed(
+        self,
+        row: WorkRow,
+        data: dict,
+        exc: CrmError,
+        attempts_left: int = UNKNOWN_CREATE_ATTEMPTS,
+    ) -> Delivered:
+        """A POST failed: never sent or refused (the intent goes), or its outcome is unknown
+        (the record it may have made is looked up before anything is resent)."""
+        if isinstance(exc, (Refused, Transient)):
+            self._record(row, pending=None)
+            raise exc
+        if attempts_left <= 1 or not isinstance(exc, OutcomeUnknown):
+            raise exc
+        return self.resolve(row, data, data, attempts_left - 1)
 
     @staticmethod
     def _verify(sent: dict, record: object) -> tuple[str, ...]:

@@ -30,6 +30,7 @@ from dbt_rdcrm.sync import preflight
 from dbt_rdcrm.sync.delivery import Delivered, Delivery
 from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.planner import (
+    Create,
     Decision,
     RefusedBefore,
     Reject,
@@ -38,6 +39,7 @@ from dbt_rdcrm.sync.planner import (
     decide,
 )
 from dbt_rdcrm.sync.records import LogEntry, WorkRow, utcnow
+from dbt_rdcrm.sync.sender import DEFAULT_CONCURRENCY, Job, Sender, Sent
 
 WAIT_REASONS_LOOKED_UP = 200
 BUDGET_SPENT = "request budget (--max-requests) spent: continues on the next run"
@@ -53,6 +55,13 @@ class SyncOptions:
     checkpoint_rows: int = 50
     checkpoint_seconds: float = 5.0
     allow_mass_change: bool = False
+    concurrency: int | None = None  # writes in flight at once (1: one at a time; None: 4)
+
+
+def _parallel(decision: Decision) -> bool:
+    """Writes that go to the pool: plain creates and updates. Lookups (``match:``, an unknown
+    create's resolution) run alone, once every write in flight is recorded."""
+    return isinstance(decision, Update) or (isinstance(decision, Create) and decision.match is None)
 
 
 class ModelSync:
@@ -73,6 +82,7 @@ class ModelSync:
         planned: dict[str, set[str]] | None = None,
         failed_parents: dict[str, dict[str, str]] | None = None,
         account_fields: preflight.AccountFields | None = None,
+        sender: Sender | None = None,
     ):
         self.spec = spec
         self.columns = columns
@@ -90,6 +100,10 @@ class ModelSync:
         self.delivery = Delivery(spec, store, client) if client is not None else None
         self.account_fields = account_fields or preflight.AccountFields(client)
         self.abort: RdcrmError | None = None
+        self.sender: Sender | None = sender if client is not None and not options.dry_run else None
+        self._stop_reason: str | None = None
+        self._reserved = 0  # requests of writes queued or in flight
+        self._intents: list[Job] = []
         self._last_flush = clock()
         self._wait_lookups = 0
 
@@ -130,7 +144,7 @@ class ModelSync:
         cost = self.account_fields.cost(spec) + (1 if sample else 0)
         remaining = self.budget()
         if remaining is not None and cost > remaining:
-            return self._stop(work, BUDGET_SPENT, failed=False)
+            return self._stop_model(work, BUDGET_SPENT, failed=False)
         if opts.dry_run:
             self.result.planned_requests += cost
             self.account_fields.assume_fetched(spec)
@@ -138,10 +152,10 @@ class ModelSync:
             try:
                 missing = preflight.missing_custom_fields(spec, self.account_fields)
                 if missing is not None:
-                    return self._stop(work, missing)
+                    return self._stop_model(work, missing)
                 preflight.check_state(spec, self.store, self.client, sample)
             except CrmError as exc:  # the check could not be made: nothing is created
-                return self._stop(
+                return self._stop_model(
                     work,
                     "not attempted: could not check whether the CRM already holds this "
                     f"model's rows ({exc}); the next run checks again",
@@ -155,9 +169,9 @@ class ModelSync:
         if opts.dry_run:  # a plan shows the guard and goes on
             return True
         self._log_model("guard", why)
-        return self._stop(work, why)
+        return self._stop_model(work, why)
 
-    def _stop(self, work, why: str, *, failed: bool = True) -> bool:
+    def _stop_model(self, work, why: str, *, failed: bool = True) -> bool:
         if failed:
             self.result.status, self.result.error = "failed", why
         self._skip_rest(work, why)
@@ -187,44 +201,131 @@ class ModelSync:
 
     def _process(self, work) -> None:
         spec, opts = self.spec, self.options
-        stop_reason: str | None = None
-        for row in work:
-            if stop_reason is not None:
-                self._finish(row, Delivered(Outcome.SKIPPED, operation="decide"), stop_reason)
+        try:
+            for row in work:
+                if self._stop_reason is not None:
+                    self._skip(row, self._stop_reason)
+                    continue
+                if opts.dry_run:
+                    self._assume_planned_parents(row)
+                decision = decide(spec, row, retry_failed=opts.retry_failed)
+                remaining = self.budget()
+                if remaining is not None and decision.requests > remaining - self._reserved:
+                    self._stop(BUDGET_SPENT)
+                    self._skip(row, BUDGET_SPENT)
+                    continue
+                self.result.planned_requests += decision.requests
+                if self.sender is not None and _parallel(decision):
+                    self._queue(row, decision)
+                else:
+                    self._settle(everything=True)  # writes in flight are recorded first
+                    if self._stop_reason is not None:
+                        self._skip(row, self._stop_reason)
+                        continue
+                    self._guard_auth(row, lambda r=row, d=decision: self._apply(r, d))
+                self._settle()
+                self._maybe_flush()
+        finally:
+            self._settle(everything=True)
+
+    # --- writes in flight ------------------------------------------------------------------
+    def _queue(self, row: WorkRow, decision: Create | Update) -> None:
+        self._reserved += decision.requests
+        if isinstance(decision, Create):
+            self.delivery.intend(row, decision.data)
+            self._intents.append(Job(row, decision))
+            if len(self._intents) >= self.sender.workers:
+                self._launch()
+            return
+        resource, crm = self.spec.mode.value, self.client
+        self.sender.submit(
+            Job(row, decision), lambda: crm.update(resource, decision.crm_id, decision.data)
+        )
+
+    def _launch(self) -> None:
+        """Make the queued create intents durable (one commit), then send them."""
+        if not self._intents:
+            return
+        self.store.flush()
+        self._last_flush = self.clock()
+        resource, crm = self.spec.mode.value, self.client
+        for job in self._intents:
+            self.sender.submit(job, lambda d=job.decision.data: crm.create(resource, d))
+        self._intents = []
+
+    def _settle(self, *, everything: bool = False) -> None:
+        """Record the sends that finished (all of them with ``everything``); the ones whose
+        failure needs lookups or further requests are settled once nothing else is in flight."""
+        if self.sender is None:
+            return
+        if everything or self.sender.full:
+            self._launch()
+        follow_ups = []
+        for sent in self.sender.finished(block=self.sender.full, everything=everything):
+            self._reserved -= sent.job.decision.requests
+            if sent.error is not None and Delivery.needs_follow_up(sent.error):
+                follow_ups.append(sent)
                 continue
-            if opts.dry_run:
-                self._assume_planned_parents(row)
-            decision = decide(spec, row, retry_failed=opts.retry_failed)
-            remaining = self.budget()
-            if remaining is not None and decision.requests > remaining:
-                stop_reason = BUDGET_SPENT
-                self.result.stopped = stop_reason
-                self._finish(row, Delivered(Outcome.SKIPPED, operation="decide"), stop_reason)
-                continue
-            self.result.planned_requests += decision.requests
-            try:
-                done = self._apply(row, decision)
-            except AuthError as exc:  # no request can succeed now: stop, count what is left
-                self.abort = exc
-                stop_reason = "not attempted: the CRM refused the credentials"
-                self.result.status, self.result.error = "error", str(exc)
-                self.result.stopped = stop_reason
-                self._finish(row, Delivered(Outcome.SKIPPED, operation="decide"), stop_reason)
-                continue
-            self._finish(row, done)
-            if done.outcome is Outcome.UNRESOLVED:
-                self.result.status = "failed"  # never guessed: the run cannot end green
-            if done.outcome in (Outcome.REJECTED, Outcome.FAILED, Outcome.UNRESOLVED):
-                if row.key is not None:
-                    self.failed_parents.setdefault(spec.model, {})[row.key] = done.reason or ""
-                if not spec.partial_success:
-                    stop_reason = (
-                        "not attempted: the model stopped at its first failed row "
-                        "(partial_success is false)"
-                    )
-                    self.result.status = "failed"
-                    self.result.stopped = stop_reason
-            self._maybe_flush()
+            self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
+        if follow_ups:
+            self._launch()
+            for sent in self.sender.finished(everything=True):
+                self._reserved -= sent.job.decision.requests
+                if sent.error is not None and Delivery.needs_follow_up(sent.error):
+                    follow_ups.append(sent)
+                else:
+                    self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
+            for sent in follow_ups:
+                self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
+
+    def _answered(self, sent: Sent) -> Delivered:
+        row, decision, delivery = sent.job.row, sent.job.decision, self.delivery
+        if isinstance(decision, Create):
+            if sent.error is None:
+                return delivery.created(row, decision.data, sent.answer)
+            return delivery.guarded(
+                row, lambda: delivery.create_failed(row, decision.data, sent.error)
+            )
+        if sent.error is None:
+            return delivery.updated(row, decision.crm_id, decision.data, sent.answer)
+        return delivery.guarded(
+            row, lambda: delivery.update_failed(row, decision.crm_id, decision.data, sent.error)
+        )
+
+    # --- outcomes --------------------------------------------------------------------------
+    def _guard_auth(self, row: WorkRow, step) -> None:
+        """Conclude a row; refused credentials stop the model (every row left is skipped)."""
+        try:
+            done = step()
+        except AuthError as exc:  # no request can succeed now: stop, count what is left
+            self.abort = exc
+            self.result.status, self.result.error = "error", str(exc)
+            self._stop("not attempted: the CRM refused the credentials")
+            self._skip(row, self._stop_reason)
+            return
+        self._conclude(row, done)
+
+    def _conclude(self, row: WorkRow, done: Delivered) -> None:
+        self._finish(row, done)
+        if done.outcome is Outcome.UNRESOLVED:
+            self.result.status = "failed"  # never guessed: the run cannot end green
+        if done.outcome in (Outcome.REJECTED, Outcome.FAILED, Outcome.UNRESOLVED):
+            if row.key is not None:
+                self.failed_parents.setdefault(self.spec.model, {})[row.key] = done.reason or ""
+            if not self.spec.partial_success:
+                self.result.status = "failed"
+                self._stop(
+                    "not attempted: the model stopped at its first failed row "
+                    "(partial_success is false)"
+                )
+
+    def _stop(self, reason: str) -> None:
+        if self._stop_reason is None:
+            self._stop_reason = reason
+            self.result.stopped = reason
+
+    def _skip(self, row: WorkRow, reason: str) -> None:
+        self._finish(row, Delivered(Outcome.SKIPPED, operation="decide"), reason)
 
     def _assume_planned_parents(self, row: WorkRow) -> None:
         """In a plan, a parent that this run would sync first counts as having an id."""
@@ -388,41 +489,49 @@ def run_sync(
     planned: dict[str, set[str]] = {}
     failed_parents: dict[str, dict[str, str]] = {}
     account_fields = preflight.AccountFields(client)
-    for spec in specs:
-        sync = ModelSync(
-            spec,
-            columns[spec.model],
-            store,
-            client,
-            options,
-            result.run_id,
-            invocation_id,
-            emit,
-            budget,
-            clock,
-            planned,
-            failed_parents,
-            account_fields,
-        )
-        current = sync.result
-        if client is not None:
-            spent_before = client.requests_sent
-        model_result = sync.run()
-        if client is not None:
-            model_result.requests = client.requests_sent - spent_before
-        result.models.append(model_result)
-        emit(ModelFinished(model_result))
-        if sync.abort is not None:
-            result.abort = sync.abort
-            left = [s.model for s in specs[len(result.models) :]]
-            if left:
-                why = (
-                    "credentials refused"
-                    if isinstance(sync.abort, AuthError)
-                    else "the run stopped at " + spec.model
-                )
-                result.notices.append(f"not run ({why}): {', '.join(left)}")
-            break
+    workers = options.concurrency or DEFAULT_CONCURRENCY
+    use_pool = client is not None and not options.dry_run and workers > 1
+    sender = Sender(workers) if use_pool else None
+    try:
+        for spec in specs:
+            sync = ModelSync(
+                spec,
+                columns[spec.model],
+                store,
+                client,
+                options,
+                result.run_id,
+                invocation_id,
+                emit,
+                budget,
+                clock,
+                planned,
+                failed_parents,
+                account_fields,
+                sender,
+            )
+            current = sync.result
+            if client is not None:
+                spent_before = client.requests_sent
+            model_result = sync.run()
+            if client is not None:
+                model_result.requests = client.requests_sent - spent_before
+            result.models.append(model_result)
+            emit(ModelFinished(model_result))
+            if sync.abort is not None:
+                result.abort = sync.abort
+                left = [s.model for s in specs[len(result.models) :]]
+                if left:
+                    why = (
+                        "credentials refused"
+                        if isinstance(sync.abort, AuthError)
+                        else "the run stopped at " + spec.model
+                    )
+                    result.notices.append(f"not run ({why}): {', '.join(left)}")
+                break
+    finally:
+        if sender is not None:
+            sender.close()
     result.elapsed = clock() - started
     emit(RunFinished(result))
     return result

@@ -111,8 +111,10 @@ def test_unreachable_crm_fails_the_rows_not_the_tool(sample):
         env={"RDCRM_BASE_URL": "http://127.0.0.1:9/crm/v2", "RDCRM_MAX_ATTEMPTS": "2"},
     )
     assert_clean(run, 1)
-    assert run.counts("crm_deals")["failed"] == 1  # partial_success false: first failure stops
-    assert run.counts("crm_deals")["skipped"] == 1
+    # the account check before the first write fails: nothing is attempted, every row counted
+    assert run.counts("crm_deals")["skipped"] == 2
+    assert run.model("crm_deals")["status"] == "failed"
+    assert "connection failed" in run.model("crm_deals")["error"]
     assert "connection failed" in run.stdout
 
 

@@ -46,9 +46,39 @@ def test_without_partial_success_the_first_failure_stops_the_model():
     store = MemoryStore(people(3))
     store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
     crm = ScriptedCrm(script=[Step("POST", "error", error=Refused(422, "bad"))])
-    (model,) = run([spec()], store, crm).models
+    (model,) = run([spec()], store, crm, concurrency=1).models
     assert +model.counts == {Outcome.FAILED: 1, Outcome.SKIPPED: 2}
     assert model.status == "failed" and len(crm.of("contacts")) == 0
+
+
+def test_with_a_pool_writes_already_in_flight_finish_and_are_recorded():
+    store = MemoryStore(people(10))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "error", error=Refused(422, "bad"))])
+    (model,) = run([spec()], store, crm, concurrency=4).models
+    created = model.counts[Outcome.CREATED]
+    assert model.counts[Outcome.FAILED] == 1 and created <= 3
+    assert model.counts[Outcome.SKIPPED] == 10 - 1 - created
+    assert len(crm.of("contacts")) == created
+    assert all(
+        store.state(str(i)).crm_id
+        for i in range(1, 11)
+        if store.state(str(i))
+        and not store.state(str(i)).refused_reason
+        and store.state(str(i)).synced_hash
+    )
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_the_pool_changes_nothing_but_speed(concurrency):
+    store = MemoryStore(people(30))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "unknown_landed"), Step("POST", "unknown_lost")])
+    (model,) = run([spec()], store, crm, concurrency=concurrency).models
+    assert +model.counts == {Outcome.CREATED: 30}
+    assert len(crm.of("contacts")) == 30
+    ids = {store.state(str(i)).crm_id for i in range(1, 31)}
+    assert len(ids) == 30 and not any(store.state(str(i)).pending for i in range(1, 31))
 
 
 def test_with_partial_success_failed_rows_are_reported_and_the_rest_go_through():
