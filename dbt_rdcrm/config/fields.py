@@ -73,6 +73,8 @@ FIELDS: dict[Mode, dict[str, FieldDef]] = {
         ("rating", Kind.RATING, "rating"),
         ("one_time_price", Kind.NUMBER, "one_time_price"),
         ("recurrence_price", Kind.NUMBER, "recurrence_price"),
+        ("source_id", Kind.ID, "source_id"),
+        ("lost_reason_id", Kind.ID, "lost_reason_id"),
     ),
     Mode.ORGANIZATIONS: _fields(
         (RECORD_ID, Kind.ID, "id"),

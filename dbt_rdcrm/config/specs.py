@@ -36,6 +36,7 @@ TOP_LEVEL_KEYS = (
     "match",
     "mode",
     "partial_success",
+    "status_on_create",
     "values",
 )
 LINK_KEYS = ("column", "model")
@@ -133,6 +134,7 @@ class SyncSpec:
     match: str | None = None
     identity: str | None = None  # "@slug": a custom field that holds the row's key in the CRM
     mass_change: MassChangeGuard | None = MassChangeGuard()  # None: no guard
+    two_step_status: bool = False  # deals: create as ongoing, then set won/lost/paused
     relation: Relation | None = None
     tags: tuple[str, ...] = ()
     fqn: tuple[str, ...] = ()
@@ -232,6 +234,19 @@ def parse_sync(
 
     guard = _parse_guard(raw.get("mass_change", True), f"{path}.mass_change", problems)
 
+    status_on_create = raw.get("status_on_create", "reject")
+    if status_on_create not in ("reject", "two_step") or (
+        status_on_create == "two_step" and mode not in (None, Mode.DEALS)
+    ):
+        problems.append(
+            Problem(
+                f"{path}.status_on_create",
+                f"got {status_on_create!r}, expected reject (a deal that is not ongoing is "
+                "rejected, as the CRM refuses it on create) or two_step (deals only: create it "
+                "ongoing, then set its status in a second request)",
+            )
+        )
+
     identity = raw.get("identity")
     if identity is not None:
         identity = _check_identity(identity, sources, f"{path}.identity", problems)
@@ -253,6 +268,7 @@ def parse_sync(
         match=match,
         identity=identity,
         mass_change=guard,
+        two_step_status=status_on_create == "two_step",
         **node_facts,
     ), []
 

@@ -87,7 +87,7 @@ class Delivery:
                 return self.update(row, decision.crm_id, decision.data)
             if isinstance(decision, Resolve):
                 return self.resolve(row, decision.data, decision.sent)
-            return self.create(row, decision.data, decision.match)
+            return self.create(row, decision.data, decision.match, decision.then)
         except LookupRefused as exc:
             return self._unresolved(row, str(exc), field=exc.field)
         except CrmError as exc:
@@ -150,12 +150,14 @@ class Delivery:
             )
         return done
 
-    def create(self, row: WorkRow, data: dict, match: str | None) -> Delivered:
+    def create(
+        self, row: WorkRow, data: dict, match: str | None, then: dict | None = None
+    ) -> Delivered:
         if match is not None:
             found = identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
             ids = self._unclaimed(row, found)
             if len(ids) == 1:  # the record exists already: it is updated, and remembered
-                return self.update(row, ids[0], data)
+                return self.update(row, ids[0], {**data, **(then or {})})
             if len(ids) > 1 or not found.complete:
                 return Delivered(
                     Outcome.REJECTED,
@@ -173,14 +175,18 @@ class Delivery:
                     field=self.spec.match,
                     operation="match",
                 )
-        return self.post(row, data)
+        return self.post(row, data, then=then)
 
     def intend(self, row: WorkRow, data: dict) -> None:
         """Buffer the create intent; the caller flushes before the POST leaves."""
         self._record(row, pending=data)
 
     def post(
-        self, row: WorkRow, data: dict, attempts_left: int = UNKNOWN_CREATE_ATTEMPTS
+        self,
+        row: WorkRow,
+        data: dict,
+        attempts_left: int = UNKNOWN_CREATE_ATTEMPTS,
+        then: dict | None = None,
     ) -> Delivered:
         self.intend(row, data)
         self.store.flush()  # the create intent is durable before the request leaves
@@ -188,11 +194,17 @@ class Delivery:
             record = self.crm.create(self.resource, data)
         except CrmError as exc:
             return self.create_failed(row, data, exc, attempts_left)
-        return self.created(row, data, record)
+        return self.created(row, data, record, then)
 
-    def created(self, row: WorkRow, data: dict, record) -> Delivered:
-        """The CRM answered the POST with its record: the row is in step."""
+    def created(self, row: WorkRow, data: dict, record, then: dict | None = None) -> Delivered:
+        """The CRM answered the POST with its record: the row is in step (after ``then``, a
+        second step such as a deal's closing status, when there is one)."""
         crm_id = str(record["id"])
+        if then is not None:
+            self._record(row, crm_id=crm_id, synced=True)
+            self._record(row, unsynced=True)  # in step only once the second step is done
+            record = self.crm.update(self.resource, crm_id, then)
+            data = {**data, **then}
         self._record(row, crm_id=crm_id, synced=True)
         return Delivered(
             Outcome.CREATED,

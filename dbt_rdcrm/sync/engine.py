@@ -61,7 +61,9 @@ class SyncOptions:
 def _parallel(decision: Decision) -> bool:
     """Writes that go to the pool: plain creates and updates. Lookups (``match:``, an unknown
     create's resolution) run alone, once every write in flight is recorded."""
-    return isinstance(decision, Update) or (isinstance(decision, Create) and decision.match is None)
+    if isinstance(decision, Create):
+        return decision.match is None and decision.then is None
+    return isinstance(decision, Update)
 
 
 class ModelSync:

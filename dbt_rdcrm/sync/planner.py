@@ -45,10 +45,11 @@ class RefusedBefore:
 class Create:
     data: dict
     match: str | None = None  # the `match:` value to look up first, if any
+    then: dict | None = None  # a second step after the create (a deal's closing status)
 
     @property
     def requests(self) -> int:
-        return 2 if self.match is not None else 1
+        return 1 + (self.match is not None) + (self.then is not None)
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,7 @@ def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decis
     target = record_id or (state.crm_id if state is not None else None)
     if target is not None:
         return Update(target, data)
+    data, then = _two_step(spec, data)
     try:
         check_create(spec.mode, data)
     except RowRejected as exc:
@@ -130,6 +132,19 @@ def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decis
         sent = state.sent_payload()
         if sent is None:  # an intent written before payloads were kept: same row, same payload
             sent = data if state.pending_hash == row.row_hash else {}
-        return Resolve(data, sent)
+        return Resolve({**data, **(then or {})}, sent)  # after adopting, the status follows
     match = payload_value(data, spec.match) if spec.match else None
-    return Create(data, match)
+    return Create(data, match, then)
+
+
+def _two_step(spec: SyncSpec, data: dict) -> tuple[dict, dict | None]:
+    """With ``status_on_create: two_step``, a deal that is not ongoing is created ongoing and
+    its status (and lost reason) set right after."""
+    status = data.get("status")
+    if not spec.two_step_status or status in (None, "ongoing"):
+        return data, None
+    then = {"status": status}
+    if "lost_reason_id" in data:
+        then["lost_reason_id"] = data["lost_reason_id"]
+    first = {k: v for k, v in data.items() if k not in then}
+    return {**first, "status": "ongoing"}, then

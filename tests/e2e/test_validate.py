@@ -510,7 +510,7 @@ def test_every_problem_is_reported_at_once(sample, emulator):
         'in "sample"."main"."crm_contacts" (columns: customer_id, full_name, contact_email, '
         "phone_number, cpf, company_code, is_vip)\n"
         "error   models.crm_deals.config.meta.rdcrm.extra: unknown key, expected one of key, "
-        "links, mapping, match, mode, partial_success, values\n"
+        "links, mapping, match, mode, partial_success, status_on_create, values\n"
         "error   models.crm_linked_deals.config.meta.rdcrm.mapping.product: column 'product' "
         "is VARCHAR (text), but rating takes a whole number from 1 to 5: expected integer, "
         "decimal or float (cast it in the model)\n"

@@ -252,3 +252,28 @@ def test_a_field_the_crm_drops_is_reported_never_a_clean_write():
     crm.create = dropping
     done = deliver(spec(), store, crm, row("1", **MARIA))
     assert done.outcome is Outcome.CREATED and done.differences == ("emails dropped",)
+
+
+def test_a_closed_deal_is_rejected_on_create_by_default():
+    decision = decide(
+        spec(mode="deals", mapping={"name": "name", "st": "status"}), row("1", name="D", st="won")
+    )
+    assert type(decision).__name__ == "Reject" and decision.requests == 0
+
+
+def test_two_step_creates_the_deal_ongoing_then_sets_its_status():
+    s = spec(
+        mode="deals",
+        status_on_create="two_step",
+        mapping={"name": "name", "st": "status", "why": "lost_reason_id"},
+    )
+    store, crm = MemoryStore(), ScriptedCrm()
+    work_row = row("1", name="Old deal", st="lost", why="b" * 24)
+    decision = decide(s, work_row)
+    assert decision.requests == 2 and decision.data["status"] == "ongoing"
+    done = Delivery(s, store, crm).apply(work_row, decision)
+    assert done.outcome is Outcome.CREATED
+    (deal,) = crm.of("deals")
+    assert (deal["status"], deal["lost_reason_id"]) == ("lost", "b" * 24)
+    assert [c[0] for c in crm.calls] == ["POST", "PUT"]
+    assert store.state("1").synced_hash == work_row.row_hash

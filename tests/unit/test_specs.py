@@ -54,7 +54,7 @@ def test_a_valid_block_becomes_a_frozen_spec():
             {"mode": "deals", "key": "k", "mapings": {}},
             [
                 f"{P}.mapings: unknown key, expected one of identity, key, links, mapping, mass_change, match, "
-                "mode, partial_success, values"
+                "mode, partial_success, status_on_create, values"
             ],
             id="unknown-top-level-key",
         ),
@@ -64,7 +64,7 @@ def test_a_valid_block_becomes_a_frozen_spec():
                 f"{P}.mapping.x: unknown field 'amount' for mode deals, expected one of _id, "
                 "name, status, contact_id, organization_id, stage_id, pipeline_id, owner_id, "
                 "campaign_id, expected_close_date, rating, one_time_price, recurrence_price, "
-                "@<custom_field_slug>"
+                "source_id, lost_reason_id, @<custom_field_slug>"
             ],
             id="unknown-field-for-mode",
         ),
@@ -153,7 +153,7 @@ def test_a_valid_block_becomes_a_frozen_spec():
             "contacts",
             [
                 f"{P}: got str, expected a mapping with keys identity, key, links, mapping, mass_change, match, "
-                "mode, partial_success, values"
+                "mode, partial_success, status_on_create, values"
             ],
             id="block-not-a-mapping",
         ),
