@@ -8,10 +8,10 @@ import json
 from collections.abc import Callable, Collection
 from typing import Any
 
-from dbt_rdcrm.emulator.fields import ENTITIES
 from dbt_rdcrm.emulator.listing import link_base, page_body, parse_list_query, sort_records
 from dbt_rdcrm.emulator.rdql import FILTERABLE, Filter, RdqlError, compile_filter
 from dbt_rdcrm.emulator.reference import REFERENCE_KINDS
+from dbt_rdcrm.emulator.schemas import ENTITIES
 from dbt_rdcrm.emulator.server import (
     BadRequest,
     Request,

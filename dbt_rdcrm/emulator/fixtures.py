@@ -14,7 +14,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dbt_rdcrm.emulator.fields import CUSTOM_FIELD_TYPES, ENTITIES, is_object_id
+from dbt_rdcrm.emulator.schemas import CUSTOM_FIELD_TYPES, ENTITIES, is_object_id
 
 DEFAULT_FIXTURES: dict[str, Any] = {
     "users": [

@@ -14,9 +14,9 @@ from collections.abc import Callable, Mapping
 from datetime import datetime, timezone
 from typing import Any
 
-from dbt_rdcrm.emulator.fields import is_object_id
 from dbt_rdcrm.emulator.fixtures import RECORD_SECTIONS, FixtureError
 from dbt_rdcrm.emulator.reference import Reference
+from dbt_rdcrm.emulator.schemas import is_object_id
 from dbt_rdcrm.emulator.validation import ValidationFailed, validate
 
 RESOURCES = ("contacts", "organizations", "deals")

@@ -2,7 +2,7 @@
 
 :func:`validate` returns every problem of a payload at once, each naming its field with a JSON
 pointer below ``/data`` (``/data/owner_id``, ``/data/emails/0/email``,
-``/data/custom_fields/cpf``): unknown keys, per-field checks (:mod:`.fields`), required name
+``/data/custom_fields/cpf``): unknown keys, per-field checks (:mod:`.schemas`), required name
 and custom fields on create, custom field values, and the deal rules (status on create, stage
 in pipeline).
 """
@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any, Literal
 
-from dbt_rdcrm.emulator.fields import (
+from dbt_rdcrm.emulator.schemas import (
     ENTITIES,
     SCHEMAS,
     FieldError,
