@@ -93,7 +93,8 @@ class Catalog:
         with store.lock:
             item = sub.deal_product(payload, None, products[payload["product_id"]]["price"])
             now = store.now()
-            item = {"id": store.new_id(), **item, "created_at": now, "updated_at": now}
+            stamps = {"id": store.new_id(), "created_at": now, "updated_at": now}
+            item = sub.in_order({**item, **stamps}, sub.ITEM_KEYS)
             self._deal_products.setdefault(deal_id, {})[item["id"]] = item
             return item
 
@@ -130,7 +131,8 @@ class Catalog:
         _raise(sub.webhook_problems(payload, create=True))
         with self._store.lock:
             now = self._store.now()
-            item = {**sub.webhook(payload, None), "created_at": now, "updated_at": now}
+            stamps = {"created_at": now, "updated_at": now}
+            item = sub.in_order({**sub.webhook(payload, None), **stamps}, sub.WEBHOOK_KEYS)
             self._webhooks[item["id"]] = item
             return item
 

@@ -28,6 +28,14 @@ EVENTS = tuple(
     for change in ("created", "deleted", "updated")
 )
 WEBHOOK_STATUSES = ("active", "suspended", "inactive")
+# documented order of the stored shapes
+ITEM_KEYS = (
+    "id", "price", "quantity", "discount_type", "discount", "total_price", "billing_frequency",
+    "product_id", "created_at", "updated_at",
+)  # fmt: skip
+WEBHOOK_KEYS = (
+    "id", "name", "event_name", "http_method", "url", "status", "created_at", "updated_at",
+)  # fmt: skip
 
 
 def deal_product_problems(
@@ -82,7 +90,7 @@ def deal_product(
     else:
         total = gross - item["discount"]
     item["total_price"] = round(max(total, 0), 2)
-    return item
+    return in_order(item, ITEM_KEYS)
 
 
 def webhook_problems(payload: Mapping[str, Any], *, create: bool) -> list[FieldError]:
@@ -111,4 +119,9 @@ def webhook(payload: Mapping[str, Any], current: Mapping[str, Any] | None) -> di
     for key in ("name", "event_name", "http_method", "url", "status"):
         if key in payload:
             item[key] = payload[key]
-    return item
+    return in_order(item, WEBHOOK_KEYS)
+
+
+def in_order(item: Mapping[str, Any], keys: tuple[str, ...]) -> dict[str, Any]:
+    """``item`` with its keys in the documented order."""
+    return {key: item[key] for key in keys if key in item}
