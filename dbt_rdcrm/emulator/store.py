@@ -19,13 +19,12 @@ from dbt_rdcrm.emulator import custom_fields as cf
 from dbt_rdcrm.emulator.fixtures import RECORD_SECTIONS, FixtureError
 from dbt_rdcrm.emulator.reference import Reference
 from dbt_rdcrm.emulator.schemas import ENTITIES, is_object_id
-from dbt_rdcrm.emulator.shapes import BLANK, apply_payload, clean
+from dbt_rdcrm.emulator.shapes import BLANK, apply_payload, clean, finish_deal
 from dbt_rdcrm.emulator.validation import ValidationFailed, required_problems, validate
 
 RESOURCES = ("contacts", "organizations", "deals")
 DUPLICATE_ORGANIZATION = "Nome Empresa já cadastrada."
 TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
-CLOSED = ("won", "lost")
 
 
 class NotFound(LookupError):
@@ -110,7 +109,7 @@ class Store:
             record = apply_payload(current, clean(resource, payload))
             now = self._timestamp()
             if resource == "deals":
-                self._finish_deal(record, payload, current, now)
+                finish_deal(record, payload, current, self.reference, now)
             errors = required_problems(ENTITIES[resource], record, self, payload)
             if errors:
                 raise ValidationFailed(errors)
@@ -195,32 +194,13 @@ class Store:
         record["created_at"], record["updated_at"] = timestamps or (now, now)
         if resource == "deals":
             record["owner_id"] = record["owner_id"] or owner_id
-            self._finish_deal(record, payload, None, closed_at or record["updated_at"])
+            finish_deal(record, payload, None, self.reference, closed_at or record["updated_at"])
         errors = required_problems(ENTITIES[resource], record, self)
         if errors:
             raise ValidationFailed(errors)
         self._learn_options(resource, payload)
         self._put(resource, record, previous=None)
         return record
-
-    def _finish_deal(
-        self,
-        record: dict[str, Any],
-        payload: Mapping[str, Any],
-        current: Mapping[str, Any] | None,
-        closed_at: str | None = None,
-    ) -> None:
-        """Status, stage, total price and closing time: ``closed_at`` is set when the status
-        becomes won or lost, and cleared when it goes back to ongoing or paused."""
-        record["status"] = record["status"] or "ongoing"
-        record["pipeline_id"], record["stage_id"] = self._stage_for(payload, current)
-        prices = (record["one_time_price"], record["recurrence_price"])
-        record["total_price"] = sum(price or 0 for price in prices)
-        was_closed = current is not None and current["status"] in CLOSED
-        if record["status"] not in CLOSED:
-            record["closed_at"] = None
-        elif not was_closed:
-            record["closed_at"] = closed_at or self._timestamp()
 
     def _put(self, resource: str, record: dict[str, Any], previous: dict[str, Any] | None) -> None:
         self._records[resource][record["id"]] = record
@@ -237,24 +217,6 @@ class Store:
         holder = self._org_names.get(payload["name"].casefold())
         if holder is not None and holder != own_id:
             raise DuplicateName(payload["name"])
-
-    def _stage_for(
-        self, payload: Mapping[str, Any], current: Mapping[str, Any] | None
-    ) -> tuple[str, str]:
-        """Pipeline and stage of a deal: a stage alone brings its pipeline; a pipeline alone keeps
-        the current stage if it belongs to it, else takes the pipeline's first stage."""
-        world = self.reference
-        pipeline_id, stage_id = payload.get("pipeline_id"), payload.get("stage_id")
-        if stage_id:
-            return world.stage_pipeline.get(stage_id) or "", stage_id
-        if pipeline_id:
-            if current is not None and current["pipeline_id"] == pipeline_id:
-                return pipeline_id, current["stage_id"]
-            return pipeline_id, world.first_stage(pipeline_id)
-        if current is not None:
-            return current["pipeline_id"], current["stage_id"]
-        default = world.default_pipeline_id
-        return default, world.first_stage(default)
 
     def _new_id(self) -> str:
         """ObjectId-like: 4 bytes of seconds, 5 random bytes, a 3-byte counter."""
