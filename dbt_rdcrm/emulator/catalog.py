@@ -10,6 +10,7 @@ from typing import Any
 
 from dbt_rdcrm.emulator import custom_fields as cf
 from dbt_rdcrm.emulator import subresources as sub
+from dbt_rdcrm.emulator.schemas import problem
 from dbt_rdcrm.emulator.store import NotFound, Store
 from dbt_rdcrm.emulator.validation import ValidationFailed
 
@@ -54,7 +55,7 @@ class Catalog:
             others = (d for d in store.fields.values() if d["id"] != field_id)
             taken = {(d["entity"], d["slug"]) for d in others}
             if "slug" in payload and payload["slug"] != current["slug"]:
-                _raise(cf.problem("slug", "INVALID_VALUE", "slug cannot be changed"))
+                _raise(problem("slug", "INVALID_VALUE", "slug cannot be changed"))
             _raise(cf.definition_problems(payload, current, taken))
             merged = {**current, **{k: v for k, v in payload.items() if k in current}}
             merged.pop("id")

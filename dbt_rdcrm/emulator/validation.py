@@ -120,9 +120,3 @@ def _custom_fields(value: Any, entity: str, world: Account, own_id: str | None) 
         elif definition["unique"] and world.value_taken(entity, slug, item, own_id):
             errors += problem(path, "TAKEN", f"custom field {slug} must be unique: value in use")
     return errors
-
-
-def custom_values(payload: Mapping[str, Any]) -> dict[str, Any]:
-    """The custom field values a payload sets (blank ones clear the field)."""
-    value = payload.get("custom_fields")
-    return value if isinstance(value, dict) else {}
