@@ -1,4 +1,8 @@
-"""OAuth2: consent page, code and refresh grants, rotation, expiry, revocation."""
+"""OAuth2: consent page, code and refresh grants, rotation, expiry, revocation.
+
+Reference pages: crm-v2-authentication-step-1 (https callback URLs), -step-2 (authorization
+code), -step-3 (token request), -step-4 (refresh); rotation and lifetimes as rdcrm-api.md.
+"""
 
 from __future__ import annotations
 
