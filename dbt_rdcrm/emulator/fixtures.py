@@ -1,9 +1,10 @@
 """The emulator's account: reference data (users, pipelines and stages, campaigns, segments,
-custom field definitions) and pre-seeded records.
+sources, lost reasons, products, custom field definitions) and pre-seeded records.
 
 A fixtures file is JSON of the same shape as :data:`DEFAULT_FIXTURES` and replaces it whole.
-:func:`load_fixtures` checks the reference sections; records are checked by the store, with the
-same rules as the API.
+:func:`load_fixtures` checks the reference sections (custom field definitions in the API's form
+or the earlier ``label``/``required`` one, see :mod:`.custom_fields`); records are checked by
+the store, with the same rules as the API.
 """
 
 from __future__ import annotations
