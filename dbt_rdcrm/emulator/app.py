@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any
 
 from dbt_rdcrm.emulator import api, control
+from dbt_rdcrm.emulator.catalog import Catalog
 from dbt_rdcrm.emulator.faults import DROPS, Faults, parse_rules
 from dbt_rdcrm.emulator.fixtures import FixtureError, load_fixtures
 from dbt_rdcrm.emulator.oauth import AUTHORIZE_PATHS, TOKEN_PATH, OAuth, Unauthorized
@@ -83,6 +84,7 @@ class Emulator:
             if isinstance(fixtures, (str, os.PathLike)):
                 raise FixtureError(exc.problems, f"fixtures file {os.fspath(fixtures)}") from None
             raise
+        self._catalog = Catalog(self._store)
         self._oauth = OAuth(
             clock=clock,
             user=self._store.reference.default_user,
@@ -163,6 +165,7 @@ class Emulator:
         """Back to the fixtures; clears the request log, faults, issued OAuth tokens and the
         rate-limit window."""
         self._store.reset()
+        self._catalog.reset()
         self._log.clear()
         self._faults.clear()
         self._oauth.reset()
@@ -246,7 +249,7 @@ class Emulator:
         except Unauthorized as exc:
             response = error_response(401, "UNAUTHORIZED", str(exc))
         else:
-            response = api.handle(self._store, request, path, user_id)
+            response = api.handle(self._store, self._catalog, request, path, user_id)
         if fault is not None and fault.action == "drop_after_commit":
             return DROP
         return response

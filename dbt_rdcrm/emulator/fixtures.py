@@ -1,9 +1,10 @@
 """The emulator's account: reference data (users, pipelines and stages, campaigns, segments,
-custom field definitions) and pre-seeded records.
+sources, lost reasons, products, custom field definitions) and pre-seeded records.
 
 A fixtures file is JSON of the same shape as :data:`DEFAULT_FIXTURES` and replaces it whole.
-:func:`load_fixtures` checks the reference sections; records are checked by the store, with the
-same rules as the API.
+:func:`load_fixtures` checks the reference sections (custom field definitions in the API's form
+or the earlier ``label``/``required`` one, see :mod:`.custom_fields`); records are checked by
+the store, with the same rules as the API.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from dbt_rdcrm.emulator.fields import CUSTOM_FIELD_TYPES, ENTITIES, is_object_id
+from dbt_rdcrm.emulator.custom_fields import fixture_problems
+from dbt_rdcrm.emulator.schemas import is_number, is_object_id
 
 DEFAULT_FIXTURES: dict[str, Any] = {
     "users": [
@@ -45,6 +47,14 @@ DEFAULT_FIXTURES: dict[str, Any] = {
         },
     ],
     "campaigns": [{"id": "6621a1b2c3d4e5f678903001", "name": "Campanha Padrão"}],
+    "sources": [{"id": "6621a1b2c3d4e5f678907001", "name": "Site"}],
+    "lost_reasons": [
+        {"id": "6621a1b2c3d4e5f678908001", "name": "Preço"},
+        {"id": "6621a1b2c3d4e5f678908002", "name": "Concorrente"},
+    ],
+    "products": [
+        {"id": "6621a1b2c3d4e5f678909001", "name": "Consultoria", "price": 1500.0, "visible": True}
+    ],
     "segments": [
         {"id": "6621a1b2c3d4e5f678904001", "name": "Varejo"},
         {"id": "6621a1b2c3d4e5f678904002", "name": "Indústria"},
@@ -53,42 +63,42 @@ DEFAULT_FIXTURES: dict[str, Any] = {
         {
             "id": "6621a1b2c3d4e5f678906001",
             "slug": "cpf",
-            "label": "CPF",
+            "name": "CPF",
             "entity": "contact",
             "type": "text",
         },
         {
             "id": "6621a1b2c3d4e5f678906002",
             "slug": "erp_id",
-            "label": "ERP ID",
+            "name": "ERP ID",
             "entity": "contact",
             "type": "text",
         },
         {
             "id": "6621a1b2c3d4e5f678906003",
             "slug": "cnpj",
-            "label": "CNPJ",
+            "name": "CNPJ",
             "entity": "organization",
             "type": "text",
         },
         {
             "id": "6621a1b2c3d4e5f678906004",
             "slug": "erp_id",
-            "label": "ERP ID",
+            "name": "ERP ID",
             "entity": "organization",
             "type": "text",
         },
         {
             "id": "6621a1b2c3d4e5f678906005",
             "slug": "valor_credito",
-            "label": "Valor do crédito",
+            "name": "Valor do crédito",
             "entity": "deal",
-            "type": "number",
+            "type": "text",
         },
         {
             "id": "6621a1b2c3d4e5f678906006",
             "slug": "erp_id",
-            "label": "ERP ID",
+            "name": "ERP ID",
             "entity": "deal",
             "type": "text",
         },
@@ -105,7 +115,16 @@ DEFAULT_FIXTURES: dict[str, Any] = {
     "deals": [],
 }
 
-REFERENCE_SECTIONS = ("users", "pipelines", "campaigns", "segments", "custom_fields")
+REFERENCE_SECTIONS = (
+    "users",
+    "pipelines",
+    "campaigns",
+    "segments",
+    "sources",
+    "lost_reasons",
+    "products",
+    "custom_fields",
+)
 RECORD_SECTIONS = ("organizations", "contacts", "deals")  # seeding order: references first
 
 
@@ -174,6 +193,8 @@ def check_fixtures(data: Any) -> list[str]:
     for section, spec in _SPECS.items():
         for i, entry in enumerate(data[section]):
             problems += _check_entry(f"{section}[{i}]", entry, spec)
+    for i, entry in enumerate(data["custom_fields"]):
+        problems += fixture_problems(f"custom_fields[{i}]", entry)
     for i, pipeline in enumerate(data["pipelines"]):
         stages = pipeline.get("stages")
         if isinstance(stages, list) and stages:
@@ -196,38 +217,25 @@ Spec = dict[str, tuple[Callable[[Any], bool], str, bool]]  # key: (check, expect
 
 _ID = (is_object_id, "a 24-character lowercase hex id", True)
 _NAME = (lambda v: isinstance(v, str) and bool(v.strip()), "a non-empty string", True)
-_STAGE: Spec = {"id": _ID, "name": _NAME}
+_TEXT = (lambda v: v is None or isinstance(v, str), "a string", False)
+_FLAG = (lambda v: isinstance(v, bool), "true or false", False)
+_STAGE: Spec = {"id": _ID, "name": _NAME, "description": _TEXT, "objective": _TEXT}
 _SPECS: dict[str, Spec] = {
-    "users": {"id": _ID, "name": _NAME, "email": _NAME},
-    "pipelines": {"id": _ID, "name": _NAME, "stages": (lambda v: True, "", False)},
-    "campaigns": {"id": _ID, "name": _NAME},
-    "segments": {"id": _ID, "name": _NAME},
-    "custom_fields": {
-        "id": _ID,
-        "slug": (
-            lambda v: isinstance(v, str) and v.isidentifier(),
-            "a slug of letters, digits and _",
-            True,
-        ),
-        "label": _NAME,
-        "entity": (
-            lambda v: v in ENTITIES.values(),
-            "one of " + ", ".join(ENTITIES.values()),
-            True,
-        ),
-        "type": (
-            lambda v: v in CUSTOM_FIELD_TYPES,
-            "one of " + ", ".join(CUSTOM_FIELD_TYPES),
-            True,
-        ),
-        "required": (lambda v: isinstance(v, bool), "true or false", False),
-        "options": (
-            lambda v: isinstance(v, list) and all(isinstance(o, str) for o in v),
-            "a list of strings",
-            False,
-        ),
+    "users": {
+        "id": _ID, "name": _NAME, "email": _NAME, "phone": _TEXT, "active": _FLAG,
+        "visible": _FLAG,
     },
-}
+    "pipelines": {"id": _ID, "name": _NAME, "stages": (lambda v: True, "", False)},
+    "campaigns": {"id": _ID, "name": _NAME, "description": _TEXT},
+    "segments": {"id": _ID, "name": _NAME},
+    "sources": {"id": _ID, "name": _NAME, "description": _TEXT},
+    "lost_reasons": {"id": _ID, "name": _NAME},
+    "products": {
+        "id": _ID, "name": _NAME, "description": _TEXT, "visible": _FLAG,
+        "price": (lambda v: v is None or is_number(v), "a number", False),
+        "custom_fields": (lambda v: isinstance(v, dict), "an object", False),
+    },
+}  # fmt: skip
 
 
 def _check_entry(where: str, entry: dict[str, Any], spec: Spec) -> list[str]:
@@ -242,9 +250,6 @@ def _check_entry(where: str, entry: dict[str, Any], spec: Spec) -> list[str]:
                 problems.append(f"{where}.{key}: required")
         elif not check(entry[key]):
             problems.append(f"{where}.{key}: must be {expected}, got {entry[key]!r}")
-    option_type = entry.get("type") in ("option", "multiple_option")
-    if spec is _SPECS["custom_fields"] and option_type and not entry.get("options"):
-        problems.append(f"{where}.options: required for type {entry['type']}")
     return problems
 
 

@@ -1,5 +1,6 @@
 """List endpoints: paging and sorting parameters, the 10,000-record cap, and the page body with
-its ``links`` written on the internal ``/api/v2/`` prefix, as the real API does."""
+its ``links`` (``crm-v2-introduction``: "Paginação", "Ordenação"), written on the internal
+``/api/v2/`` prefix, as the real API was seen to do."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from dbt_rdcrm.emulator.server import BadRequest
 
-DEFAULT_PAGE_SIZE = 25
+DEFAULT_PAGE_SIZE = 20  # crm-v2-introduction: page[size] "Padrão: 20"
 MAX_PAGE_SIZE = 200
 LIST_CAP = 10_000
 CAP_DETAIL = "It is only possible to list the first 10,000 records of the specified filter"
@@ -67,7 +68,8 @@ def sort_records(
     """Stable sort by each key; without keys, creation order. Unset values sort first."""
     for field, _ in sort:
         if field not in sortable:
-            raise BadRequest(f"cannot sort by {field}", f"sort[{field}]")
+            allowed = ", ".join(sorted(sortable)) or "nothing"
+            raise BadRequest(f"cannot sort by {field} (sortable: {allowed})", f"sort[{field}]")
     ordered = list(records)
     for field, descending in reversed(sort):
         ordered.sort(key=lambda record, f=field: _sort_key(record.get(f)), reverse=descending)
@@ -96,7 +98,10 @@ def page_body(
         params = [*query.kept, ("page[number]", str(number)), ("page[size]", str(query.size))]
         return f"{link_base}?{urlencode(params, quote_via=quote, safe=_LINK_SAFE)}"
 
-    links = {"first": link(1), "self": link(query.number)}
+    links = {"first": link(1)}
+    if query.number > 1:
+        links["prev"] = link(min(query.number - 1, last))
+    links["self"] = link(query.number)
     if has_more:
         links["next"] = link(query.number + 1)
     links["last"] = link(last)

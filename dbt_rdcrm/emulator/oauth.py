@@ -3,6 +3,8 @@
 
 Refresh tokens rotate: using one kills it and returns a new pair. Every issued token belongs to
 the account's default user. The fixed access token ``emulator-token`` is always accepted.
+The registered client accepts any ``https://`` redirect URI (what a real app registers) and
+any loopback ``http://`` one (for local receivers); plain http elsewhere is refused.
 """
 
 from __future__ import annotations
@@ -221,8 +223,13 @@ def _client_problem(params: Mapping[str, str]) -> str | None:
         url.port  # noqa: B018 - validates the port
     except ValueError:
         return "redirect_uri has an invalid port"
+    if url.scheme == "https" and url.hostname:
+        return None  # a registered callback of a real app (crm-v2-authentication-step-1)
     if url.scheme != "http" or url.hostname not in LOOPBACK_HOSTS:
-        return "redirect_uri must be a loopback URL such as http://127.0.0.1:8910/callback"
+        return (
+            "redirect_uri must be an https:// URL or a loopback http URL such as "
+            "http://127.0.0.1:8910/callback"
+        )
     return None
 
 

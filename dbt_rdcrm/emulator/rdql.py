@@ -1,63 +1,31 @@
-"""RDQL, the filter language of list endpoints: parser and matcher.
+"""RDQL, the filter language of list endpoints: the parser (reference page
+``crm-v2-rdql-filtering``). What each resource may filter on, and how values compare, is in
+:mod:`.filters`.
 
-    name:Acme             equal (strings compare case-insensitively)
+    name:Acme             equal
     name:"Acme Ltda"      quoted value (\\" and \\\\ escape inside quotes)
-    name:~acme            contains, case-insensitive
-    status:(won,lost)     in
+    name:~acme            match: contains, case-insensitive
+    status:(won,lost)     in;  -status:(won,lost)  not in
     -status:lost          not
     rating:>3  <3  >=3  <=3
-                          numbers compare numerically; dates and timestamps as strings
+    created_at:>="2026-01-01 12:00:00"
+    has:product  is:active  -has:product
+                          flags, where the resource documents them
     @cpf:123              custom field by slug
-    a:1 b:2               space = AND
-
-A condition on a multi-valued field (``email``, ``phone``, ``contact_id``, ``segment_ids``, a
-multiple-option custom field) holds when any of the values satisfies it.
+    a:1 b:2   a:1 and b:2 and
+    a:1 or b:2            or (binds looser than and)
+    (a:1 or b:2) c:3      parentheses group
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Collection
 from dataclasses import dataclass
-from typing import Any
 
-FILTERABLE: dict[str, frozenset[str]] = {
-    "contacts": frozenset(
-        {"name", "email", "phone", "job_title", "organization_id", "created_at", "updated_at"}
-    ),
-    "organizations": frozenset({"name", "owner_id", "segment_ids", "created_at", "updated_at"}),
-    "deals": frozenset(
-        {
-            "id",
-            "name",
-            "status",
-            "rating",
-            "organization_id",
-            "contact_id",
-            "stage_id",
-            "pipeline_id",
-            "owner_id",
-            "campaign_id",
-            "expected_close_date",
-            "created_at",
-            "updated_at",
-        }
-    ),  # fmt: skip
-    "users": frozenset({"id", "name", "email"}),
-    "pipelines": frozenset({"id", "name"}),
-    "stages": frozenset({"id", "name", "pipeline_id"}),
-    "campaigns": frozenset({"id", "name"}),
-    "segments": frozenset({"id", "name"}),
-    "custom_fields": frozenset({"id", "slug", "label", "entity", "type"}),
-}
-# filter name -> the record key holding its values
-_VIRTUAL = {
-    ("contacts", "email"): ("emails", "email"),
-    ("contacts", "phone"): ("phones", "phone"),
-    ("deals", "contact_id"): ("contact_ids", None),
-}
 _TERM = re.compile(r"(-?)(@?[A-Za-z_][A-Za-z0-9_]*):")
+_KEYWORD = re.compile(r"(and|or)(?=[\s()]|$)", re.IGNORECASE)
 _OPERATORS = ((">=", "ge"), ("<=", "le"), (">", "gt"), ("<", "lt"), ("~", "contains"))
+FLAG_FIELDS = ("has", "is")
 
 
 class RdqlError(ValueError):
@@ -67,182 +35,189 @@ class RdqlError(ValueError):
 @dataclass(frozen=True)
 class Condition:
     field: str
-    op: str  # eq, in, contains, gt, lt, ge, le
+    op: str  # eq, in, contains, gt, lt, ge, le; flag for has:/is:
     values: tuple[str, ...]
     negate: bool = False
 
 
-def parse(text: str) -> list[Condition]:
-    conditions: list[Condition] = []
-    i, end = 0, len(text)
-    while True:
-        while i < end and text[i].isspace():
-            i += 1
-        if i >= end:
-            return conditions
-        match = _TERM.match(text, i)
+@dataclass(frozen=True)
+class Group:
+    """Conditions joined by ``and`` or ``or``; an empty ``and`` matches everything."""
+
+    kind: str  # and | or
+    items: tuple[Node, ...]
+
+
+Node = Condition | Group
+
+
+def parse(text: str) -> Node:
+    """The syntax tree of ``text``; raises RdqlError for anything malformed."""
+    parser = _Parser(text)
+    node = parser.expression()
+    parser.skip_spaces()
+    if parser.i < len(text):
+        raise RdqlError(f"malformed filter: unexpected {text[parser.i]!r} at {parser.i}")
+    return node
+
+
+def conditions(node: Node) -> list[Condition]:
+    """Every condition in the tree, in writing order."""
+    if isinstance(node, Condition):
+        return [node]
+    return [c for item in node.items for c in conditions(item)]
+
+
+class _Parser:
+    def __init__(self, text: str):
+        self.text = text
+        self.i = 0
+        self.depth = 0
+
+    def skip_spaces(self) -> None:
+        while self.i < len(self.text) and self.text[self.i].isspace():
+            self.i += 1
+
+    def _keyword(self, word: str) -> bool:
+        """Consume ``and``/``or`` if it is next (a keyword is not followed by ``:``)."""
+        self.skip_spaces()
+        match = _KEYWORD.match(self.text, self.i)
+        if match and match.group(1).lower() == word:
+            self.i = match.end()
+            return True
+        return False
+
+    def _at_end_of_group(self) -> bool:
+        self.skip_spaces()
+        return self.i >= len(self.text) or self.text[self.i] == ")"
+
+    def expression(self) -> Node:
+        items = [self._conjunction()]
+        while self._keyword("or"):
+            items.append(self._conjunction())
+        return items[0] if len(items) == 1 else Group("or", tuple(items))
+
+    def _next_is(self, word: str) -> bool:
+        self.skip_spaces()
+        match = _KEYWORD.match(self.text, self.i)
+        return bool(match) and match.group(1).lower() == word
+
+    def _conjunction(self) -> Node:
+        items: list[Node] = []
+        while not self._at_end_of_group() and not self._next_is("or"):
+            if self._keyword("and"):
+                if not items or self._at_end_of_group() or self._next_is("or"):
+                    raise RdqlError("malformed filter: 'and' needs a condition on both sides")
+                continue
+            items.append(self._unary())
+        if not items and (self.depth or self.text.strip()):
+            raise RdqlError(
+                "malformed filter: an empty group, or 'or' without a condition on both sides"
+            )
+        return items[0] if len(items) == 1 else Group("and", tuple(items))
+
+    def _unary(self) -> Node:
+        self.skip_spaces()
+        if self.text.startswith("(", self.i):
+            self.i += 1
+            self.depth += 1
+            node = self.expression()
+            self.skip_spaces()
+            if not self.text.startswith(")", self.i):
+                raise RdqlError("malformed filter: missing ')' to close a group")
+            self.i += 1
+            self.depth -= 1
+            return node
+        return self._condition()
+
+    def _condition(self) -> Condition:
+        text = self.text
+        match = _TERM.match(text, self.i)
         if match is None:
-            raise RdqlError(f"malformed filter at {text[i : i + 30]!r}: expected field:value")
+            raise RdqlError(
+                f"malformed filter at {text[self.i : self.i + 30]!r}: expected field:value"
+            )
         negate, field = match.group(1) == "-", match.group(2)
-        i = match.end()
+        self.i = match.end()
+        if field in FLAG_FIELDS:
+            value = self._value(field)
+            return Condition(field, "flag", (value,), negate)
         op = "eq"
         for symbol, name in _OPERATORS:
-            if text.startswith(symbol, i):
-                op, i = name, i + len(symbol)
+            if text.startswith(symbol, self.i):
+                op, self.i = name, self.i + len(symbol)
                 break
-        if op == "eq" and text.startswith("(", i):
-            values, i = _read_list(text, i + 1, field)
-            op = "in"
-        else:
-            value, i = _read_value(text, i, field)
-            values = (value,)
-        if i < end and not text[i].isspace():
-            raise RdqlError(f"malformed filter: unexpected {text[i]!r} after the value of {field}")
-        conditions.append(Condition(field, op, values, negate))
+        if op == "eq" and text.startswith("(", self.i):
+            return Condition(field, "in", self._list(field), negate)
+        return Condition(field, op, (self._value(field),), negate)
 
+    def _value(self, field: str) -> str:
+        text, start = self.text, self.i
+        if text.startswith('"', start):
+            self.i += 1
+            return self._quoted(field)
+        while self.i < len(text) and text[self.i] not in " \t\r\n)":
+            self.i += 1
+        if self.i == start:
+            raise RdqlError(f"malformed filter: missing value for {field}")
+        return text[start : self.i]
 
-def _read_value(text: str, i: int, field: str) -> tuple[str, int]:
-    if text.startswith('"', i):
-        return _read_quoted(text, i + 1, field)
-    start = i
-    while i < len(text) and not text[i].isspace():
-        i += 1
-    if i == start:
-        raise RdqlError(f"malformed filter: missing value for {field}")
-    return text[start:i], i
+    def _quoted(self, field: str) -> str:
+        text, chars = self.text, []
+        while self.i < len(text):
+            char = text[self.i]
+            if char == "\\" and self.i + 1 < len(text):
+                chars.append(text[self.i + 1])
+                self.i += 2
+            elif char == '"':
+                self.i += 1
+                if self.i < len(text) and not (text[self.i].isspace() or text[self.i] == ")"):
+                    raise RdqlError(f"malformed filter: unexpected {text[self.i]!r} after {field}")
+                return "".join(chars)
+            else:
+                chars.append(char)
+                self.i += 1
+        raise RdqlError(f"malformed filter: unterminated quote in the value of {field}")
 
+    def _list(self, field: str) -> tuple[str, ...]:
+        text, values = self.text, []
+        self.i += 1  # the "("
+        while True:
+            while self.i < len(text) and text[self.i] == " ":
+                self.i += 1
+            if text.startswith('"', self.i):
+                self.i += 1
+                value = self._quoted_item(field)
+            else:
+                start = self.i
+                while self.i < len(text) and text[self.i] not in ",)":
+                    self.i += 1
+                value = text[start : self.i].strip()
+            if not value:
+                raise RdqlError(f"malformed filter: empty item in the list for {field}")
+            values.append(value)
+            while self.i < len(text) and text[self.i] == " ":
+                self.i += 1
+            if self.i >= len(text):
+                raise RdqlError(f"malformed filter: missing ')' in the list for {field}")
+            if text[self.i] == ")":
+                self.i += 1
+                return tuple(values)
+            if text[self.i] != ",":
+                raise RdqlError(f"malformed filter: expected ',' or ')' in the list for {field}")
+            self.i += 1
 
-def _read_quoted(text: str, i: int, field: str) -> tuple[str, int]:
-    chars: list[str] = []
-    while i < len(text):
-        char = text[i]
-        if char == "\\" and i + 1 < len(text):
-            chars.append(text[i + 1])
-            i += 2
-        elif char == '"':
-            return "".join(chars), i + 1
-        else:
-            chars.append(char)
-            i += 1
-    raise RdqlError(f"malformed filter: unterminated quote in the value of {field}")
-
-
-def _read_list(text: str, i: int, field: str) -> tuple[tuple[str, ...], int]:
-    values: list[str] = []
-    while True:
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if text.startswith('"', i):
-            value, i = _read_quoted(text, i + 1, field)
-        else:
-            start = i
-            while i < len(text) and text[i] not in ",)":
-                i += 1
-            value = text[start:i].strip()
-        if not value:
-            raise RdqlError(f"malformed filter: empty item in the list for {field}")
-        values.append(value)
-        while i < len(text) and text[i] == " ":
-            i += 1
-        if i >= len(text):
-            raise RdqlError(f"malformed filter: missing ')' in the list for {field}")
-        if text[i] == ")":
-            return tuple(values), i + 1
-        if text[i] != ",":
-            raise RdqlError(f"malformed filter: expected ',' or ')' in the list for {field}")
-        i += 1
-
-
-class Filter:
-    """A compiled filter for one resource: call it with a record."""
-
-    def __init__(self, resource: str, conditions: list[Condition]):
-        self.resource = resource
-        self.conditions = conditions
-
-    def __call__(self, record: dict[str, Any]) -> bool:
-        return all(self._holds(c, record) for c in self.conditions)
-
-    def _holds(self, condition: Condition, record: dict[str, Any]) -> bool:
-        values = field_values(self.resource, record, condition.field)
-        result = any(_satisfies(value, condition) for value in values)
-        return result != condition.negate
-
-
-def compile_filter(text: str, resource: str, custom_slugs: Collection[str] = ()) -> Filter:
-    """Parse ``text`` and check every field is filterable on ``resource``."""
-    conditions = parse(text)
-    allowed = FILTERABLE[resource]
-    for condition in conditions:
-        field = condition.field
-        if field.startswith("@"):
-            if field[1:] not in custom_slugs:
-                raise RdqlError(f"{field} is not a custom field of {resource}")
-        elif field not in allowed:
-            raise RdqlError(
-                f"{field} is not a filterable field of {resource} "
-                f"(filterable: {', '.join(sorted(allowed))})"
-            )
-    return Filter(resource, conditions)
-
-
-def field_values(resource: str, record: dict[str, Any], field: str) -> list[Any]:
-    """The values a filter on ``field`` looks at (empty when the field is unset)."""
-    if field.startswith("@"):
-        value = (record.get("custom_fields") or {}).get(field[1:])
-    elif (resource, field) in _VIRTUAL:
-        key, inner = _VIRTUAL[resource, field]
-        items = record.get(key) or []
-        return [item.get(inner) for item in items] if inner else list(items)
-    else:
-        value = record.get(field)
-    if value is None:
-        return []
-    return list(value) if isinstance(value, list) else [value]
-
-
-def _satisfies(value: Any, condition: Condition) -> bool:
-    if condition.op in ("eq", "in"):
-        return any(_equal(value, wanted) for wanted in condition.values)
-    wanted = condition.values[0]
-    if condition.op == "contains":
-        return wanted.casefold() in _text(value).casefold()
-    return _compare(value, condition.op, wanted)
-
-
-def _equal(value: Any, wanted: str) -> bool:
-    if isinstance(value, bool):
-        return wanted.lower() == ("true" if value else "false")
-    if isinstance(value, (int, float)):
-        number = _number(wanted)
-        return number is not None and number == value
-    return isinstance(value, str) and value.casefold() == wanted.casefold()
-
-
-def _compare(value: Any, op: str, wanted: str) -> bool:
-    left: Any
-    right: Any
-    if isinstance(value, bool):
-        return False
-    if isinstance(value, (int, float)):
-        left, right = value, _number(wanted)
-        if right is None:
-            return False
-    elif isinstance(value, str):
-        left, right = value, wanted
-    else:
-        return False
-    return {"gt": left > right, "lt": left < right, "ge": left >= right, "le": left <= right}[op]
-
-
-def _number(text: str) -> float | None:
-    try:
-        return float(text)
-    except ValueError:
-        return None
-
-
-def _text(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
+    def _quoted_item(self, field: str) -> str:
+        text, chars = self.text, []
+        while self.i < len(text):
+            char = text[self.i]
+            if char == "\\" and self.i + 1 < len(text):
+                chars.append(text[self.i + 1])
+                self.i += 2
+            elif char == '"':
+                self.i += 1
+                return "".join(chars)
+            else:
+                chars.append(char)
+                self.i += 1
+        raise RdqlError(f"malformed filter: unterminated quote in the list for {field}")

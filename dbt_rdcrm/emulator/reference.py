@@ -1,87 +1,117 @@
-"""Read-only reference data derived from the fixtures, as the API serves it, plus the lookups
-validation needs (:class:`AccountView`)."""
+"""Read-only account data derived from the fixtures, in the shapes the reference pages document:
+users (``crm-v2-list-users``), pipelines (``crm-v2-list-pipelines``), their stages
+(``crm-v2-list-stages-from-pipeline``), campaigns, segments, sources, lost reasons and products.
+Every entry carries ``created_at``/``updated_at`` (the time the emulator started).
+
+Users also keep ``active``/``visible`` (default true) for ``is:active``/``is:visible``; the
+reference does not list them among a user's fields, so responses leave them out.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
 
-REFERENCE_KINDS = ("users", "pipelines", "stages", "campaigns", "segments", "custom_fields")
+REFERENCE_KINDS = (
+    "users",
+    "pipelines",
+    "campaigns",
+    "segments",
+    "sources",
+    "lost_reasons",
+    "products",
+)
+HIDDEN = {"users": ("active", "visible")}
 
 
 class Reference:
-    """Users, pipelines, stages, campaigns, segments and custom field definitions."""
+    def __init__(self, fixtures: Mapping[str, Any], stamp: str):
+        def stamped(entry: dict[str, Any]) -> dict[str, Any]:
+            return {**entry, "created_at": stamp, "updated_at": stamp}
 
-    def __init__(self, fixtures: Mapping[str, Any]):
         self.default_user: dict[str, Any] = dict(fixtures["users"][0])
         self.default_pipeline_id: str = fixtures["pipelines"][0]["id"]
-        stages = [
-            {
-                "id": stage["id"],
-                "name": stage["name"],
-                "pipeline_id": pipeline["id"],
-                "order": order,
-            }
+        self.stages: dict[str, list[dict[str, Any]]] = {
+            pipeline["id"]: [
+                stamped(
+                    {
+                        "id": stage["id"],
+                        "name": stage["name"],
+                        "description": stage.get("description"),
+                        "objective": stage.get("objective"),
+                        "order": order,
+                    }
+                )
+                for order, stage in enumerate(pipeline["stages"], start=1)
+            ]
             for pipeline in fixtures["pipelines"]
-            for order, stage in enumerate(pipeline["stages"], start=1)
+        }
+        users = [
+            stamped(
+                {
+                    "id": u["id"],
+                    "name": u["name"],
+                    "email": u["email"],
+                    "phone": u.get("phone"),
+                    "active": u.get("active", True),
+                    "visible": u.get("visible", True),
+                }
+            )
+            for u in fixtures["users"]
         ]
-        custom_fields = [
-            {
-                "id": field["id"],
-                "slug": field["slug"],
-                "label": field["label"],
-                "entity": field["entity"],
-                "type": field["type"],
-                "required": field.get("required", False),
-                "options": list(field.get("options") or []),
-            }
-            for field in fixtures["custom_fields"]
+        pipelines = [
+            stamped(
+                {
+                    "id": p["id"],
+                    "name": p["name"],
+                    "order": order,
+                    "stage_ids": [s["id"] for s in p["stages"]],
+                }
+            )
+            for order, p in enumerate(fixtures["pipelines"], start=1)
         ]
         self.lists: dict[str, list[dict[str, Any]]] = {
-            "users": [
-                {"id": u["id"], "name": u["name"], "email": u["email"]} for u in fixtures["users"]
+            "users": users,
+            "pipelines": pipelines,
+            "campaigns": [
+                stamped({"id": c["id"], "name": c["name"], "description": c.get("description")})
+                for c in fixtures["campaigns"]
             ],
-            "pipelines": [{"id": p["id"], "name": p["name"]} for p in fixtures["pipelines"]],
-            "stages": stages,
-            "campaigns": [{"id": c["id"], "name": c["name"]} for c in fixtures["campaigns"]],
-            "segments": [{"id": s["id"], "name": s["name"]} for s in fixtures["segments"]],
-            "custom_fields": custom_fields,
+            "segments": [stamped({"id": s["id"], "name": s["name"]}) for s in fixtures["segments"]],
+            "sources": [
+                stamped({"id": s["id"], "name": s["name"], "description": s.get("description")})
+                for s in fixtures["sources"]
+            ],
+            "lost_reasons": [
+                stamped({"id": r["id"], "name": r["name"]}) for r in fixtures["lost_reasons"]
+            ],
+            "products": [
+                stamped(
+                    {
+                        "id": p["id"],
+                        "name": p["name"],
+                        "description": p.get("description"),
+                        "price": p.get("price"),
+                        "visible": p.get("visible", True),
+                        "custom_fields": dict(p.get("custom_fields") or {}),
+                    }
+                )
+                for p in fixtures["products"]
+            ],
         }
-        self.ids = {
-            kind: frozenset(entry["id"] for entry in entries)
-            for kind, entries in self.lists.items()
+        self.ids = {kind: {e["id"]: e for e in entries} for kind, entries in self.lists.items()}
+        self.ids["stages"] = {s["id"]: s for stages in self.stages.values() for s in stages}
+        self.stage_pipeline = {
+            stage["id"]: pipeline_id
+            for pipeline_id, stages in self.stages.items()
+            for stage in stages
         }
-        self.stage_pipeline = {stage["id"]: stage["pipeline_id"] for stage in stages}
-        self.first_stage = {p["id"]: p["stages"][0]["id"] for p in fixtures["pipelines"]}
-        self.custom_fields: dict[str, dict[str, dict[str, Any]]] = {}
-        for field in custom_fields:
-            self.custom_fields.setdefault(field["entity"], {})[field["slug"]] = field
-
-    def view(self, records: Mapping[str, Mapping[str, Any]]) -> AccountView:
-        return AccountView(self, records)
-
-
-class AccountView:
-    """What validation may ask about the account; ``records`` is the store's live id index,
-    so every call must happen with the store lock held."""
-
-    def __init__(self, reference: Reference, records: Mapping[str, Mapping[str, Any]]):
-        self._reference = reference
-        self._records = records
-
-    def exists(self, kind: str, record_id: str) -> bool:
-        if kind in self._records:
-            return record_id in self._records[kind]
-        return record_id in self._reference.ids[kind]
-
-    def stage_pipeline(self, stage_id: str) -> str | None:
-        return self._reference.stage_pipeline.get(stage_id)
 
     def first_stage(self, pipeline_id: str) -> str:
-        return self._reference.first_stage[pipeline_id]
+        return self.stages[pipeline_id][0]["id"]
 
-    def default_pipeline(self) -> str:
-        return self._reference.default_pipeline_id
 
-    def custom_fields(self, entity: str) -> Mapping[str, Mapping[str, Any]]:
-        return self._reference.custom_fields.get(entity, {})
+def public(kind: str, entry: Mapping[str, Any]) -> dict[str, Any]:
+    """An entry as the API returns it."""
+    hidden = HIDDEN.get(kind, ())
+    return {key: value for key, value in entry.items() if key not in hidden}

@@ -2,27 +2,27 @@
 
 :func:`validate` returns every problem of a payload at once, each naming its field with a JSON
 pointer below ``/data`` (``/data/owner_id``, ``/data/emails/0/email``,
-``/data/custom_fields/cpf``): unknown keys, per-field checks (:mod:`.fields`), required name
-and custom fields on create, custom field values, and the deal rules (status on create, stage
-in pipeline).
+``/data/custom_fields/cpf``): per-field checks (:mod:`.schemas`), the name on create, custom
+field values (:mod:`.custom_fields`), and the deal rules (status on create, stage in
+pipeline). Undocumented keys are dropped, not refused; fixtures (``mode="seed"``) refuse them.
+:func:`required_problems` checks required custom fields against the record as it would be
+stored.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any, Literal, Protocol
 
-from dbt_rdcrm.emulator.fields import (
-    ENTITIES,
-    SCHEMAS,
-    FieldError,
-    World,
-    is_date,
-    is_number,
-    problem,
-)
+from dbt_rdcrm.emulator.custom_fields import is_blank, required_for, value_problem
+from dbt_rdcrm.emulator.schemas import ENTITIES, SCHEMAS, FieldError, World, problem
 
 Mode = Literal["create", "update", "seed"]
+READ_ONLY = ("id", "created_at", "updated_at", "total_price", "closed_at")
+
+
+class Account(World, Protocol):
+    def value_taken(self, entity: str, slug: str, value: Any, own_id: str | None) -> bool: ...
 
 
 class ValidationFailed(Exception):
@@ -34,7 +34,12 @@ class ValidationFailed(Exception):
 
 
 def validate(
-    resource: str, payload: Mapping[str, Any], world: World, *, mode: Mode
+    resource: str,
+    payload: Mapping[str, Any],
+    world: Account,
+    *,
+    mode: Mode,
+    own_id: str | None = None,
 ) -> list[FieldError]:
     """Every problem of ``payload`` for ``resource``; an empty list means it can be stored."""
     schema = SCHEMAS[resource]
@@ -42,18 +47,37 @@ def validate(
     errors: list[FieldError] = []
     for key, value in payload.items():
         if key == "custom_fields":
-            errors += _custom_fields(value, entity, world)
+            errors += _custom_fields(value, entity, world, own_id)
         elif key in schema:
             errors += schema[key](key, value, world)
-        else:
+        elif mode == "seed" and key not in READ_ONLY:
             errors.append(FieldError(key, "UNKNOWN_FIELD", f"{key} is not a field of {entity}"))
-    if mode != "update":
-        if "name" not in payload:
-            errors.append(FieldError("name", "REQUIRED", "name can't be blank"))
-        errors += _missing_custom_fields(payload.get("custom_fields"), entity, world)
+    if mode != "update" and "name" not in payload:
+        errors.append(FieldError("name", "REQUIRED", "name can't be blank"))
     if resource == "deals":
         errors += _deal_rules(payload, world, mode, failed={e.path for e in errors})
     return errors
+
+
+def required_problems(
+    entity: str,
+    record: Mapping[str, Any],
+    world: World,
+    payload: Mapping[str, Any] | None = None,
+) -> list[FieldError]:
+    """Required custom fields ``record`` lacks. On update (``payload`` given) only the fields
+    the payload clears, or all of them when it moves the deal to another stage or pipeline."""
+    moved = payload is not None and bool({"stage_id", "pipeline_id"} & payload.keys())
+    sent = (payload or {}).get("custom_fields")
+    touched = set(sent) if isinstance(sent, dict) else set()
+    values = record.get("custom_fields") or {}
+    return [
+        FieldError(f"custom_fields/{slug}", "REQUIRED", f"custom field {slug} is required")
+        for slug, definition in world.custom_fields(entity).items()
+        if (payload is None or moved or slug in touched)
+        and required_for(definition, record)
+        and is_blank(values.get(slug))
+    ]
 
 
 def _deal_rules(
@@ -62,6 +86,7 @@ def _deal_rules(
     errors: list[FieldError] = []
     status = payload.get("status")
     if mode == "create" and status not in (None, "ongoing") and "status" not in failed:
+        # crm-v2-create-deal: "Somente é permitido criar negociações com status ongoing"
         errors += problem("status", "INVALID_VALUE", "status must be ongoing (or absent) on create")
     if mode == "update":
         for key in ("pipeline_id", "stage_id", "owner_id"):
@@ -75,7 +100,7 @@ def _deal_rules(
     return errors
 
 
-def _custom_fields(value: Any, entity: str, world: World) -> list[FieldError]:
+def _custom_fields(value: Any, entity: str, world: Account, own_id: str | None) -> list[FieldError]:
     if not isinstance(value, dict):
         return problem("custom_fields", "INVALID_TYPE", "custom_fields must be an object")
     definitions = world.custom_fields(entity)
@@ -86,41 +111,12 @@ def _custom_fields(value: Any, entity: str, world: World) -> list[FieldError]:
             errors += problem(
                 path, "UNKNOWN_FIELD", f"custom field {slug} does not exist for {entity}"
             )
-        elif item is not None and not custom_value_ok(definition, item):
-            errors += problem(path, "INVALID_VALUE", f"custom field {slug} {_expected(definition)}")
+            continue
+        if is_blank(item):
+            continue
+        wrong = value_problem(definition, item)
+        if wrong:
+            errors += problem(path, "INVALID_VALUE", f"custom field {slug} {wrong}")
+        elif definition["unique"] and world.value_taken(entity, slug, item, own_id):
+            errors += problem(path, "TAKEN", f"custom field {slug} must be unique: value in use")
     return errors
-
-
-def _missing_custom_fields(value: Any, entity: str, world: World) -> list[FieldError]:
-    given = value if isinstance(value, dict) else {}
-    return [
-        FieldError(f"custom_fields/{slug}", "REQUIRED", f"custom field {slug} is required")
-        for slug, definition in world.custom_fields(entity).items()
-        if definition.get("required") and given.get(slug) is None
-    ]
-
-
-def custom_value_ok(definition: Mapping[str, Any], value: Any) -> bool:
-    options = definition.get("options") or []
-    checks: dict[str, Callable[[Any], bool]] = {
-        "text": lambda v: isinstance(v, str),
-        "number": is_number,
-        "date": is_date,
-        "boolean": lambda v: isinstance(v, bool),
-        "option": lambda v: isinstance(v, str) and v in options,
-        "multiple_option": lambda v: isinstance(v, list) and all(o in options for o in v),
-    }
-    check = checks.get(definition["type"])
-    return check is not None and check(value)
-
-
-def _expected(definition: Mapping[str, Any]) -> str:
-    options = ", ".join(definition.get("options") or [])
-    return {
-        "text": "must be a string",
-        "number": "must be a number",
-        "date": "must be a date written YYYY-MM-DD",
-        "boolean": "must be true or false",
-        "option": f"must be one of: {options}",
-        "multiple_option": f"must be a list of: {options}",
-    }[definition["type"]]

@@ -142,6 +142,40 @@ def test_pasted_redirect_address_logs_in(login, store, emulator):
     assert store.get(emulator.base_url) == stored
 
 
+def test_a_registered_https_callback_logs_in_by_paste(
+    emulator, client, store, session, clock, browser, url_in
+):
+    """An app that registered only an https callback: no local receiver can answer it, so
+    the login asks for the address the browser ended on, even without --paste."""
+    shown: list[str] = []
+    callback = "https://app.example.com/rdcrm/callback"
+    request = LoginRequest(
+        base_url=emulator.base_url,
+        client=client,
+        authorize_url=authorize_url_for(emulator.base_url),
+        redirect_uri=callback,
+        open_browser=False,
+    )
+    pasted: list[str] = []
+
+    def paste() -> str:
+        pasted.append(browser.redirect_location(url_in(shown)))
+        return pasted[-1]
+
+    stored = run_login(
+        request,
+        session=session,
+        store=store,
+        show=shown.append,
+        open_url=lambda url: pytest.fail("--no-browser opened a browser"),
+        read_paste=paste,
+        clock=clock,
+    )
+    assert pasted[0].startswith(callback + "?code=")
+    assert store.get(emulator.base_url) == stored
+    assert any(f"the browser goes to {callback}?code=" in line for line in shown)
+
+
 def test_pasted_bare_code_logs_in(emulator, client, store, session, clock, browser, url_in):
     shown: list[str] = []
 

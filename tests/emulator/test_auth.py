@@ -1,4 +1,8 @@
-"""Bearer authentication of CRM routes."""
+"""Bearer authentication of CRM routes.
+
+Reference pages: crm-v2-introduction ("Autenticação": every request is authenticated; "Status
+de retorno": 401 for a missing or invalid token; "Tratamento de erros": the errors envelope).
+"""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ def test_default_fixtures_define_the_documented_custom_fields():
     assert fields == {
         ("contact", "cpf", "text"),
         ("organization", "cnpj", "text"),
-        ("deal", "valor_credito", "number"),
+        ("deal", "valor_credito", "text"),  # v2 has no number type (crm-v2-create-custom-field)
         ("contact", "erp_id", "text"),
         ("organization", "erp_id", "text"),
         ("deal", "erp_id", "text"),

@@ -1,4 +1,8 @@
-"""Lists: paging, sorting, links written on the /api/v2/ prefix, the 10,000-record cap."""
+"""Lists: paging, sorting, links written on the /api/v2/ prefix, the 10,000-record cap.
+
+Reference pages: crm-v2-introduction ("Paginação", "Ordenação", "Notas sobre a listagem") and
+each list page's "Ordenação" list (crm-v2-list-contacts, crm-v2-list-deals, ...).
+"""
 
 from __future__ import annotations
 
@@ -13,8 +17,9 @@ def thirty_contacts(api):
     return [api.create("contacts", {"name": f"Contato {i:02d}"}) for i in range(30)]
 
 
-def test_default_page_size_is_25(api, thirty_contacts):
-    assert len(api.get("/contacts").json()["data"]) == 25
+def test_default_page_size_is_20(api, thirty_contacts):
+    # crm-v2-introduction: page[size] "Padrão: 20"
+    assert len(api.get("/contacts").json()["data"]) == 20
 
 
 def test_list_body_has_data_links_and_has_more(api, thirty_contacts):
@@ -30,7 +35,7 @@ def test_default_order_is_creation_order(api, thirty_contacts):
 
 def test_second_page_holds_the_rest_and_has_no_more(api, thirty_contacts):
     body = api.get("/contacts", **{"page[number]": 2}).json()
-    assert [c["id"] for c in body["data"]] == [c["id"] for c in thirty_contacts[25:]]
+    assert [c["id"] for c in body["data"]] == [c["id"] for c in thirty_contacts[20:]]
     assert body["has_more"] is False
 
 
@@ -49,8 +54,10 @@ def test_page_past_the_end_is_empty(api, thirty_contacts):
 
 
 def test_links_are_absolute_on_the_api_v2_prefix_of_the_emulator_host(api, emu, thirty_contacts):
-    links = api.get("/contacts", filter="name:~contato").json()["links"]
-    assert set(links) == {"first", "self", "next", "last"}
+    # crm-v2-introduction's example writes links on /crm/v2/; the real API was seen writing the
+    # internal /api/v2/ prefix, which the emulator keeps (docs/emulator.md, "Differences")
+    links = api.get("/contacts", filter="name:~contato", **{"page[number]": 2}).json()["links"]
+    assert set(links) == {"first", "prev", "self", "last"}
     for url in links.values():
         assert url.startswith(f"{emu.url}/api/v2/contacts?")
 
@@ -76,7 +83,15 @@ def test_following_next_link_verbatim_is_404_with_the_gateway_body(api, thirty_c
 def test_next_link_rewritten_to_crm_v2_gives_page_two(api, thirty_contacts):
     next_url = api.get("/contacts").json()["links"]["next"].replace("/api/v2/", "/crm/v2/")
     body = api.session.get(next_url, timeout=5).json()
-    assert [c["id"] for c in body["data"]] == [c["id"] for c in thirty_contacts[25:]]
+    assert [c["id"] for c in body["data"]] == [c["id"] for c in thirty_contacts[20:]]
+
+
+def test_prev_link_only_after_the_first_page(api, thirty_contacts):
+    # crm-v2-introduction: links first, prev, self, next, last
+    assert "prev" not in api.get("/contacts").json()["links"]
+    links = api.get("/contacts", **{"page[number]": 2, "page[size]": 10}).json()["links"]
+    assert list(links) == ["first", "prev", "self", "next", "last"]
+    assert parse_qs(urlsplit(links["prev"]).query)["page[number]"] == ["1"]
 
 
 def test_page_size_200_is_accepted(api):
@@ -94,6 +109,10 @@ def test_page_size_200_is_accepted(api):
         pytest.param({"page[number]": "1.5"}, "page[number]", id="page-number-not-integer-400"),
         pytest.param({"sort[name]": "up"}, "sort[name]", id="sort-direction-invalid-400"),
         pytest.param({"sort[birthday]": "asc"}, "sort[birthday]", id="sort-unknown-field-400"),
+        # crm-v2-list-contacts sorts by name and created_at only
+        pytest.param(
+            {"sort[updated_at]": "asc"}, "sort[updated_at]", id="contacts-sort-updated-at-400"
+        ),
     ],
 )
 def test_bad_list_parameter_is_400_naming_it(api, params, parameter):
@@ -119,6 +138,32 @@ def test_sort_by_name_desc(api):
         api.create("contacts", {"name": name})
     names = [c["name"] for c in api.get("/contacts", **{"sort[name]": "desc"}).json()["data"]]
     assert names == ["Caio", "Bia", "Ana"]
+
+
+SORT_KEYS = [
+    # resource, documented sort keys (each list page's "Ordenação"), one undocumented key
+    pytest.param("/contacts", ["name", "created_at"], "updated_at", id="crm-v2-list-contacts"),
+    pytest.param("/organizations", ["name", "created_at", "updated_at"], "owner_id", id="crm-v2-list-organizations"),
+    pytest.param("/deals", ["name", "rating", "created_at", "updated_at", "closed_at"], "status", id="crm-v2-list-deals"),
+    pytest.param("/custom_fields", ["slug", "order"], "name", id="crm-v2-list-custom-fields"),
+    pytest.param("/pipelines", ["order"], "name", id="crm-v2-list-pipelines"),
+    pytest.param("/pipelines/6621a1b2c3d4e5f678902001/stages", ["order"], "name", id="crm-v2-list-stages-from-pipeline"),
+    pytest.param("/campaigns", ["name", "created_at"], "id", id="crm-v2-list-campaigns"),
+    pytest.param("/segments", ["name"], "created_at", id="crm-v2-list-segments"),
+    pytest.param("/sources", ["name"], "created_at", id="crm-v2-list-sources"),
+    pytest.param("/lost_reasons", ["name", "created_at"], "id", id="crm-v2-list-lost-reasons"),
+    pytest.param("/products", ["name"], "price", id="crm-v2-list-products"),
+    pytest.param("/users", [], "name", id="crm-v2-list-users"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("path", "keys", "undocumented"), SORT_KEYS)
+def test_only_documented_sort_keys_are_accepted(api, path, keys, undocumented):
+    for key in keys:
+        assert api.get(path, **{f"sort[{key}]": "desc"}).status_code == 200, key
+    response = api.get(path, **{f"sort[{undocumented}]": "asc"})
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["source"] == {"parameter": f"sort[{undocumented}]"}
 
 
 def test_sort_parameter_is_kept_in_links(api, thirty_contacts):

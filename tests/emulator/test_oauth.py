@@ -1,4 +1,8 @@
-"""OAuth2: consent page, code and refresh grants, rotation, expiry, revocation."""
+"""OAuth2: consent page, code and refresh grants, rotation, expiry, revocation.
+
+Reference pages: crm-v2-authentication-step-1 (https callback URLs), -step-2 (authorization
+code), -step-3 (token request), -step-4 (refresh); rotation and lifetimes as rdcrm-api.md.
+"""
 
 from __future__ import annotations
 
@@ -128,8 +132,9 @@ def test_consent_page_has_an_authorize_button(oauth_emulator):
     [
         pytest.param({"client_id": "someone-else"}, id="unknown-client-400"),
         pytest.param(
-            {"redirect_uri": "https://evil.example.com/cb"}, id="non-loopback-redirect-400"
+            {"redirect_uri": "http://app.example.com/cb"}, id="plain-http-non-loopback-400"
         ),
+        pytest.param({"redirect_uri": "ftp://127.0.0.1/cb"}, id="other-scheme-400"),
         pytest.param({"response_type": "token"}, id="response-type-not-code-400"),
     ],
 )
@@ -141,6 +146,16 @@ def test_consent_page_refuses_bad_requests(oauth_emulator, overrides):
 
 def test_localhost_redirect_uri_is_accepted(oauth_emulator):
     assert consent_page(oauth_emulator, redirect_uri="http://localhost:5000/cb").status_code == 200
+
+
+def test_a_registered_https_callback_gets_the_code_and_can_exchange_it(oauth_emulator):
+    # crm-v2-authentication-step-1/-2: apps register an https callback URL
+    callback = "https://app.example.com/rdcrm/callback"
+    response = approve(oauth_emulator, redirect_uri=callback)
+    location = urlsplit(response.headers["Location"])
+    assert f"{location.scheme}://{location.netloc}{location.path}" == callback
+    code = parse_qs(location.query)["code"][0]
+    assert exchange(oauth_emulator, code, redirect_uri=callback).status_code == 200
 
 
 def test_submitting_the_form_redirects_with_code_and_state(oauth_emulator):

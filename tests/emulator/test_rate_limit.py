@@ -1,5 +1,9 @@
 """The account-wide rate limit: a sliding 60 s window, 429 with Retry-After, driven by a fake
-clock."""
+clock.
+
+Reference page: crm-v2-introduction ("Limite de requisições": 120 requests per minute, 429 Too
+Many Requests with a Retry-After header in seconds).
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,8 @@
-"""Contacts, organizations and deals: create, read, partial update, stored shapes."""
+"""Contacts, organizations and deals: create, read, partial update, stored shapes.
+
+Reference pages: crm-v2-create-contact, crm-v2-update-contact, crm-v2-create-organization,
+crm-v2-create-deal, crm-v2-update-deal (fields and enums), crm-v2-legal-bases.
+"""
 
 from __future__ import annotations
 
@@ -25,21 +29,24 @@ MINIMAL = {
     "organizations": {"name": "Nova Empresa"},
     "deals": {"name": "Venda 1"},
 }
-SHAPES = {
-    "contacts": {
-        "id", "name", "job_title", "birthday", "organization_id", "emails", "phones",
-        "custom_fields", "created_at", "updated_at",
-    },
-    "organizations": {
-        "id", "name", "url", "description", "phones", "owner_id", "segment_ids",
-        "custom_fields", "created_at", "updated_at",
-    },
-    "deals": {
-        "id", "name", "status", "contact_ids", "organization_id", "pipeline_id", "stage_id",
-        "owner_id", "campaign_id", "expected_close_date", "rating", "one_time_price",
-        "recurrence_price", "custom_fields", "created_at", "updated_at",
-    },
+SHAPES = {  # the response fields of each create page, in the page's order
+    "contacts": [  # crm-v2-create-contact
+        "id", "name", "job_title", "emails", "phones", "birthday", "social_profiles",
+        "organization_id", "legal_bases", "custom_fields", "created_at", "updated_at",
+    ],
+    "organizations": [  # crm-v2-create-organization (no phones in v2)
+        "id", "name", "description", "url", "address", "segment_ids", "follower_ids",
+        "owner_id", "custom_fields", "created_at", "updated_at",
+    ],
+    "deals": [  # crm-v2-create-deal
+        "id", "name", "recurrence_price", "one_time_price", "total_price",
+        "expected_close_date", "rating", "status", "closed_at", "pipeline_id", "stage_id",
+        "owner_id", "source_id", "campaign_id", "lost_reason_id", "organization_id",
+        "contact_ids", "custom_fields", "created_at", "updated_at",
+    ],
 }  # fmt: skip
+SOURCE_ID = DEFAULT_FIXTURES["sources"][0]["id"]
+LOST_REASON_ID = DEFAULT_FIXTURES["lost_reasons"][0]["id"]
 RESOURCES = pytest.mark.parametrize("resource", ["contacts", "organizations", "deals"])
 
 
@@ -59,8 +66,8 @@ def test_created_record_has_a_24_hex_id_and_millisecond_utc_timestamps(api, reso
 
 
 @RESOURCES
-def test_created_record_has_the_stored_shape(api, resource):
-    assert set(api.create(resource, MINIMAL[resource])) == SHAPES[resource]
+def test_created_record_has_the_documented_shape(api, resource):
+    assert list(api.create(resource, MINIMAL[resource])) == SHAPES[resource]
 
 
 @RESOURCES
@@ -95,18 +102,89 @@ def test_created_at_strictly_increases_in_creation_order(api):
     assert len(set(stamps)) == 5
 
 
-def test_contact_stores_every_payload_field(api):
-    payload = {
-        "name": "Ana Souza",
-        "job_title": "CFO",
-        "birthday": "1990-02-28",
-        "organization_id": ORG_ID,
-        "emails": [{"email": "ana@example.com"}],
-        "phones": [{"phone": "+55 11 91234-5678", "type": "mobile"}],
+STORED_AS_SENT = [
+    pytest.param("contacts", {
+        "name": "Ana Souza", "job_title": "CFO", "birthday": "1990-02-28",
+        "organization_id": ORG_ID, "emails": [{"email": "ana@example.com"}],
+        "phones": [{"phone": "+55 11 91234-5678", "type": "mobile"}, {"phone": "1", "type": "fax"}],
+        "social_profiles": [{"type": "linkedin", "username": "ana"}, {"type": "skype", "username": "a.s"}],
+        "legal_bases": [
+            {"category": "communications", "type": "consent", "status": "granted"},
+            {"category": "data_processing", "type": "vital_interest", "status": "declined"},
+        ],
         "custom_fields": {"cpf": "123.456.789-09"},
-    }
-    record = api.create("contacts", payload)
+    }, id="crm-v2-create-contact-every-field"),
+    pytest.param("contacts", {"name": "Ana", "birthday": "0000-02-29"}, id="crm-v2-create-contact-birthday-without-year"),
+    pytest.param("organizations", {
+        "name": "Nova", "description": "Atacado", "url": "https://nova.com.br",
+        "address": {"line": "Rua A, 1", "latitude": "-23.5", "longitude": "-46.6"},
+        "segment_ids": SEGMENT_IDS, "follower_ids": [USER_ID], "owner_id": USER_ID,
+        "custom_fields": {"cnpj": "1"},
+    }, id="crm-v2-create-organization-every-field"),
+    pytest.param("deals", {
+        "name": "Venda", "recurrence_price": 100.5, "one_time_price": 1000,
+        "expected_close_date": "2026-12-31", "rating": 3, "pipeline_id": PIPELINE_ID,
+        "stage_id": SECOND_STAGE_ID, "owner_id": USER_ID, "source_id": SOURCE_ID,
+        "campaign_id": DEFAULT_FIXTURES["campaigns"][0]["id"], "lost_reason_id": LOST_REASON_ID,
+        "organization_id": ORG_ID, "custom_fields": {"valor_credito": "1000"},
+    }, id="crm-v2-create-deal-every-field"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("resource", "payload"), STORED_AS_SENT)
+def test_every_documented_field_is_stored_and_returned_as_sent(api, resource, payload):
+    record = api.create(resource, payload)
     assert {key: record[key] for key in payload} == payload
+    assert api.get(f"/{resource}/{record['id']}").json()["data"] == record
+
+
+DROPPED = [
+    # undocumented attributes are ignored, not refused: the response simply lacks them
+    pytest.param("organizations", {"name": "Org", "phones": [{"phone": "+55 11 3333-4444"}]}, "phones", id="organization-phones-are-not-v2"),
+    pytest.param("deals", {"name": "D", "amount": 100}, "amount", id="deal-amount-is-not-v2"),
+    pytest.param("contacts", {"name": "A", "email": "a@b.com"}, "email", id="contact-unknown-key"),
+    pytest.param("deals", {"name": "D", "total_price": 999, "closed_at": "2026-01-01T00:00:00.000Z"}, "total_price", id="deal-read-only-fields"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("resource", "payload", "key"), DROPPED)
+def test_undocumented_attributes_are_dropped_not_refused(api, resource, payload, key):
+    response = api.post(f"/{resource}", payload)
+    assert response.status_code == 201, response.text
+    record = response.json()["data"]
+    assert list(record) == SHAPES[resource]
+    assert key not in record or record[key] != payload[key]
+
+
+def test_unknown_keys_inside_nested_objects_are_dropped(api):
+    emails = [{"email": "a@b.com", "primary": True}]
+    assert api.create("contacts", {"name": "A", "emails": emails})["emails"] == [
+        {"email": "a@b.com"}
+    ]
+
+
+def test_deal_total_price_is_one_time_plus_recurrence(api):
+    deal = api.create("deals", {"name": "V", "one_time_price": 1000, "recurrence_price": 250.5})
+    assert deal["total_price"] == 1250.5
+    updated = api.put(f"/deals/{deal['id']}", {"recurrence_price": None}).json()["data"]
+    assert updated["total_price"] == 1000
+
+
+@pytest.mark.parametrize("status", ["won", "lost"])
+def test_deal_closed_at_is_set_when_the_status_becomes_won_or_lost(api, status):
+    deal = api.create("deals", {"name": "V"})
+    assert deal["closed_at"] is None
+    closed = api.put(f"/deals/{deal['id']}", {"status": status}).json()["data"]
+    assert closed["closed_at"] == closed["updated_at"]
+    again = api.put(f"/deals/{deal['id']}", {"name": "V2"}).json()["data"]
+    assert again["closed_at"] == closed["closed_at"]
+
+
+def test_deal_closed_at_is_cleared_when_it_reopens(api):
+    deal = api.create("deals", {"name": "V"})
+    api.put(f"/deals/{deal['id']}", {"status": "lost", "lost_reason_id": LOST_REASON_ID})
+    reopened = api.put(f"/deals/{deal['id']}", {"status": "ongoing"}).json()["data"]
+    assert (reopened["closed_at"], reopened["lost_reason_id"]) == (None, LOST_REASON_ID)
 
 
 def test_put_changes_only_the_sent_keys(api):

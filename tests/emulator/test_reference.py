@@ -1,4 +1,5 @@
-"""Reference data: users, pipelines, stages, campaigns, segments, custom field definitions."""
+"""Account data: users, pipelines and their stages, campaigns, segments, sources, lost reasons,
+products: list and get routes, in the shapes their reference pages document."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import pytest
 from dbt_rdcrm.emulator.fixtures import DEFAULT_FIXTURES
 
 PIPELINE, OTHER_PIPELINE = DEFAULT_FIXTURES["pipelines"]
+UNKNOWN_ID = "0123456789abcdef01234567"
+STAMPS = ["created_at", "updated_at"]
 
 
 def ids(response):
@@ -14,76 +17,94 @@ def ids(response):
     return [entry["id"] for entry in response.json()["data"]]
 
 
-def test_users_lists_the_default_user(api):
-    assert api.get("/users").json()["data"] == DEFAULT_FIXTURES["users"]
+ROUTES = [
+    # list path, fixtures section, documented fields (the page's response body, in order)
+    pytest.param("/users", "users", ["id", "name", "email", "phone", *STAMPS], id="crm-v2-list-users"),
+    pytest.param("/pipelines", "pipelines", ["id", "name", "order", "stage_ids", *STAMPS], id="crm-v2-list-pipelines"),
+    pytest.param("/campaigns", "campaigns", ["id", "name", "description", *STAMPS], id="crm-v2-list-campaigns"),
+    pytest.param("/segments", "segments", ["id", "name", *STAMPS], id="crm-v2-list-segments"),
+    pytest.param("/sources", "sources", ["id", "name", "description", *STAMPS], id="crm-v2-list-sources"),
+    pytest.param("/lost_reasons", "lost_reasons", ["id", "name", *STAMPS], id="crm-v2-list-lost-reasons"),
+    pytest.param("/products", "products", ["id", "name", "description", "price", "visible", "custom_fields", *STAMPS], id="crm-v2-list-products"),
+]  # fmt: skip
 
 
-def test_pipelines_lists_both_pipelines(api):
-    assert ids(api.get("/pipelines")) == [PIPELINE["id"], OTHER_PIPELINE["id"]]
+@pytest.mark.parametrize(("path", "section", "fields"), ROUTES)
+def test_list_serves_every_entry_in_the_documented_shape(api, path, section, fields):
+    data = api.get(path).json()["data"]
+    assert [entry["id"] for entry in data] == [e["id"] for e in DEFAULT_FIXTURES[section]]
+    assert all(list(entry) == fields for entry in data)
 
 
-def test_pipeline_stages_are_listed_in_order(api):
-    response = api.get(f"/pipelines/{OTHER_PIPELINE['id']}/stages")
-    assert ids(response) == [stage["id"] for stage in OTHER_PIPELINE["stages"]]
+@pytest.mark.parametrize(("path", "section", "fields"), ROUTES)
+def test_get_by_id_answers_the_listed_entry(api, path, section, fields):
+    # crm-v2-get-user, crm-v2-get-pipeline, crm-v2-get-campaign, crm-v2-get-segment, ...
+    first = api.get(path).json()["data"][0]
+    assert api.get(f"{path}/{first['id']}").json() == {"data": first}
 
 
-def test_a_stage_names_its_pipeline_and_order(api):
-    stage = api.get(f"/pipelines/{PIPELINE['id']}/stages").json()["data"][0]
-    assert stage == {
-        "id": "6621a1b2c3d4e5f678900001",
-        "name": PIPELINE["stages"][0]["name"],
-        "pipeline_id": PIPELINE["id"],
-        "order": 1,
-    }
-
-
-def test_stages_filtered_by_pipeline_id(api):
-    response = api.get("/stages", filter=f"pipeline_id:{PIPELINE['id']}")
-    assert ids(response) == [stage["id"] for stage in PIPELINE["stages"]]
-
-
-def test_stages_without_filter_lists_every_stage(api):
-    assert len(ids(api.get("/stages"))) == len(PIPELINE["stages"]) + len(OTHER_PIPELINE["stages"])
-
-
-def test_stages_of_an_unknown_pipeline_is_404(api):
-    response = api.get("/pipelines/0123456789abcdef01234567/stages")
+@pytest.mark.parametrize(("path", "section", "fields"), ROUTES)
+def test_get_unknown_id_is_404_in_the_errors_shape(api, path, section, fields):
+    response = api.get(f"{path}/{UNKNOWN_ID}")
     assert response.status_code == 404
     assert response.json()["errors"][0]["code"] == "NOT_FOUND"
 
 
-def test_campaigns_lists_the_default_campaign(api):
-    assert ids(api.get("/campaigns")) == [c["id"] for c in DEFAULT_FIXTURES["campaigns"]]
+def test_users_list_the_default_user(api):
+    user = DEFAULT_FIXTURES["users"][0]
+    data = api.get("/users").json()["data"]
+    assert [(u["id"], u["name"], u["email"]) for u in data] == [
+        (user["id"], user["name"], user["email"])
+    ]
 
 
-def test_segments_lists_both_segments(api):
-    assert ids(api.get("/segments")) == [s["id"] for s in DEFAULT_FIXTURES["segments"]]
+def test_pipelines_carry_order_and_stage_ids(api):
+    pipelines = api.get("/pipelines").json()["data"]
+    assert [(p["order"], p["stage_ids"]) for p in pipelines] == [
+        (1, [s["id"] for s in PIPELINE["stages"]]),
+        (2, [s["id"] for s in OTHER_PIPELINE["stages"]]),
+    ]
 
 
-@pytest.mark.parametrize(
-    ("entity", "slugs"),
-    [
-        pytest.param("contact", ["cpf", "erp_id"], id="contact-fields"),
-        pytest.param("organization", ["cnpj", "erp_id"], id="organization-fields"),
-        pytest.param("deal", ["valor_credito", "erp_id"], id="deal-fields"),
-    ],
-)
-def test_custom_fields_filtered_by_entity(api, entity, slugs):
-    data = api.get("/custom_fields", filter=f"entity:{entity}").json()["data"]
-    assert [field["slug"] for field in data] == slugs
+def test_pipeline_stages_are_listed_in_order(api):
+    # crm-v2-list-stages-from-pipeline
+    response = api.get(f"/pipelines/{OTHER_PIPELINE['id']}/stages")
+    assert ids(response) == [stage["id"] for stage in OTHER_PIPELINE["stages"]]
 
 
-def test_custom_field_definition_shape(api):
-    field = api.get("/custom_fields", filter="entity:deal").json()["data"][0]
-    assert field == {
-        "id": field["id"],
-        "slug": "valor_credito",
-        "label": field["label"],
-        "entity": "deal",
-        "type": "number",
-        "required": False,
-        "options": [],
-    }
+def test_a_stage_has_the_documented_shape(api):
+    stage = api.get(f"/pipelines/{PIPELINE['id']}/stages").json()["data"][0]
+    assert list(stage) == ["id", "name", "description", "objective", "order", *STAMPS]
+    assert (stage["id"], stage["name"], stage["order"]) == (
+        PIPELINE["stages"][0]["id"],
+        PIPELINE["stages"][0]["name"],
+        1,
+    )
+
+
+def test_a_stage_is_read_under_its_pipeline(api):
+    # crm-v2-get-stage-from-pipeline
+    stage = PIPELINE["stages"][1]
+    data = api.get(f"/pipelines/{PIPELINE['id']}/stages/{stage['id']}").json()["data"]
+    assert (data["id"], data["order"]) == (stage["id"], 2)
+
+
+def test_a_stage_of_another_pipeline_is_404(api):
+    stage = OTHER_PIPELINE["stages"][0]
+    assert api.get(f"/pipelines/{PIPELINE['id']}/stages/{stage['id']}").status_code == 404
+
+
+def test_stages_of_an_unknown_pipeline_is_404(api):
+    response = api.get(f"/pipelines/{UNKNOWN_ID}/stages")
+    assert response.status_code == 404
+    assert response.json()["errors"][0]["code"] == "NOT_FOUND"
+
+
+def test_there_is_no_top_level_stages_route(api):
+    # the reference serves stages only under /pipelines/{pipeline_id}/stages
+    response = api.get("/stages")
+    assert response.status_code == 404
+    assert response.json() == {"message": "no Route matched with those values"}
 
 
 def test_reference_lists_use_the_list_envelope(api):

@@ -1,4 +1,10 @@
-"""Routes: anything the CRM does not serve answers like the public gateway."""
+"""Routes: anything the CRM does not serve answers like the public gateway.
+
+Reference pages: no contacts, deals or organizations page documents DELETE or PATCH
+(crm-v2-contacts, crm-v2-deals, crm-v2-organizations); stages exist only under
+/pipelines/{pipeline_id}/stages (crm-v2-list-stages-from-pipeline). The gateway body was seen on
+the real API (rdcrm-api.md, [live]).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +19,10 @@ ORG_ID = "6621a1b2c3d4e5f678905678"
     ("method", "path"),
     [
         pytest.param("GET", "/crm/v2/tasks", id="unknown-resource"),
+        pytest.param("GET", "/crm/v2/stages", id="no-top-level-stages"),
+        pytest.param(
+            "DELETE", "/crm/v2/contacts/6621a1b2c3d4e5f678905678", id="contacts-have-no-delete"
+        ),
         pytest.param("GET", "/crm/v2", id="api-root"),
         pytest.param("DELETE", f"/crm/v2/organizations/{ORG_ID}", id="delete-is-not-served"),
         pytest.param("PATCH", f"/crm/v2/organizations/{ORG_ID}", id="patch-is-not-served"),

@@ -2,7 +2,10 @@
 
 Each checker takes the field's pointer path below ``/data``, the value and the account
 (:class:`World`) and returns its problems; ``null`` is accepted for optional fields.
-:data:`SCHEMAS` maps every payload key of each resource to its checker.
+:data:`SCHEMAS` maps every writable payload key of each resource to its checker, as the
+create/update pages document the resource (``crm-v2-create-contact``,
+``crm-v2-create-organization``, ``crm-v2-create-deal``). Keys not listed are dropped, not
+refused (:mod:`.shapes`; see ``docs/emulator.md``).
 """
 
 from __future__ import annotations
@@ -15,11 +18,22 @@ from typing import Any, Protocol
 
 OBJECT_ID = re.compile(r"[0-9a-f]{24}")
 DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+YEARLESS = re.compile(r"0000-(\d{2})-(\d{2})")
 EMAIL = re.compile(r"[^@\s]+@[^@\s.]+(\.[^@\s.]+)+")
-PHONE_TYPES = ("work", "home", "mobile", "fax")
-DEAL_STATUSES = ("ongoing", "won", "lost", "paused")
+PHONE_TYPES = ("work", "fax", "home", "mobile")  # crm-v2-create-contact
+SOCIAL_TYPES = ("facebook", "linkedin", "skype")  # crm-v2-create-contact
+LEGAL_CATEGORIES = ("communications", "data_processing")  # crm-v2-legal-bases
+LEGAL_TYPES = (  # crm-v2-legal-bases
+    "consent",
+    "legitimate_interest",
+    "pre_existent_contract",
+    "judicial_process",
+    "vital_interest",
+    "public_interest",
+)
+LEGAL_STATUSES = ("granted", "declined")  # crm-v2-legal-bases
+DEAL_STATUSES = ("ongoing", "won", "lost", "paused")  # crm-v2-create-deal
 ENTITIES = {"contacts": "contact", "organizations": "organization", "deals": "deal"}
-CUSTOM_FIELD_TYPES = ("text", "number", "date", "option", "multiple_option", "boolean")
 
 
 @dataclass(frozen=True)
@@ -93,6 +107,17 @@ def _date(path: str, value: Any, world: World) -> list[FieldError]:
     return problem(path, "INVALID_FORMAT", f"{path} must be a date written YYYY-MM-DD")
 
 
+def _birthday(path: str, value: Any, world: World) -> list[FieldError]:
+    """``YYYY-MM-DD``, or ``0000-MM-DD`` when the year is unknown (crm-v2-create-contact)."""
+    if value is None or is_date(value):
+        return []
+    match = YEARLESS.fullmatch(value) if isinstance(value, str) else None
+    if match and is_date(f"2000-{match.group(1)}-{match.group(2)}"):  # 2000: Feb 29 exists
+        return []
+    detail = f"{path} must be a date written YYYY-MM-DD (0000-MM-DD without the year)"
+    return problem(path, "INVALID_FORMAT", detail)
+
+
 def _number(path: str, value: Any, world: World) -> list[FieldError]:
     if value is None or is_number(value):
         return []
@@ -142,7 +167,7 @@ def _refs(kind: str) -> Checker:
     return check
 
 
-def _object_list(item_checks: dict[str, Checker], required: str) -> Checker:
+def _object_list(item_checks: dict[str, Checker], required: tuple[str, ...]) -> Checker:
     """A list of small objects such as ``emails`` or ``phones``."""
 
     def check(path: str, value: Any, world: World) -> list[FieldError]:
@@ -155,18 +180,13 @@ def _object_list(item_checks: dict[str, Checker], required: str) -> Checker:
             if not isinstance(item, dict):
                 errors += problem(f"{path}/{i}", "INVALID_TYPE", f"{path}[{i}] must be an object")
                 continue
-            if required not in item:
-                errors += problem(
-                    f"{path}/{i}/{required}", "REQUIRED", f"{path}[{i}].{required} is required"
-                )
+            for key in required:
+                if item.get(key) is None:
+                    where = f"{path}/{i}/{key}"
+                    errors += problem(where, "REQUIRED", f"{path}[{i}].{key} is required")
             for key, sub in item.items():
-                where = f"{path}/{i}/{key}"
-                if key in item_checks:
-                    errors += item_checks[key](where, sub, world)
-                else:
-                    errors += problem(
-                        where, "UNKNOWN_FIELD", f"{path}[{i}].{key} is not a known field"
-                    )
+                if key in item_checks:  # other keys are dropped when stored
+                    errors += item_checks[key](f"{path}/{i}/{key}", sub, world)
         return errors
 
     return check
@@ -184,12 +204,28 @@ def _phone(path: str, value: Any, world: World) -> list[FieldError]:
     return problem(path, "INVALID_FORMAT", f"{_dotted(path)} must be a non-empty string")
 
 
-def _phone_type(path: str, value: Any, world: World) -> list[FieldError]:
-    if value is None or value in PHONE_TYPES:
+def _enum(choices: tuple[str, ...]) -> Checker:
+    def check(path: str, value: Any, world: World) -> list[FieldError]:
+        if value is None or value in choices:
+            return []
+        detail = f"{_dotted(path)} must be one of {', '.join(choices)}"
+        return problem(path, "INVALID_VALUE", detail)
+
+    return check
+
+
+def _address(path: str, value: Any, world: World) -> list[FieldError]:
+    """``{"line", "latitude", "longitude"}``, all strings (crm-v2-create-organization)."""
+    if value is None:
         return []
-    return problem(
-        path, "INVALID_VALUE", f"{_dotted(path)} must be one of {', '.join(PHONE_TYPES)}"
-    )
+    if not isinstance(value, dict):
+        return problem(path, "INVALID_TYPE", f"{path} must be an object")
+    return [
+        error
+        for key in ("line", "latitude", "longitude")
+        if key in value
+        for error in _text(f"{path}/{key}", value[key], world)
+    ]
 
 
 def _dotted(path: str) -> str:
@@ -198,38 +234,54 @@ def _dotted(path: str) -> str:
     return f"{field}[{index}].{key}"
 
 
-_EMAILS = _object_list({"email": _email}, required="email")
-_PHONES = _object_list({"phone": _phone, "type": _phone_type}, required="phone")
+_EMAILS = _object_list({"email": _email}, required=("email",))
+_PHONES = _object_list({"phone": _phone, "type": _enum(PHONE_TYPES)}, required=("phone",))
+_SOCIAL = _object_list(
+    {"type": _enum(SOCIAL_TYPES), "username": _text}, required=("type", "username")
+)
+_LEGAL = _object_list(
+    {
+        "category": _enum(LEGAL_CATEGORIES),
+        "type": _enum(LEGAL_TYPES),
+        "status": _enum(LEGAL_STATUSES),
+    },
+    required=("category", "type", "status"),
+)
 
 SCHEMAS: dict[str, dict[str, Checker]] = {
-    "contacts": {
+    "contacts": {  # crm-v2-create-contact
         "name": _name,
         "job_title": _text,
-        "birthday": _date,
-        "organization_id": _ref("organizations"),
         "emails": _EMAILS,
         "phones": _PHONES,
-    },
-    "organizations": {
-        "name": _name,
-        "url": _text,
-        "description": _text,
-        "phones": _PHONES,
-        "owner_id": _ref("users"),
-        "segment_ids": _refs("segments"),
-    },
-    "deals": {
-        "name": _name,
-        "status": _status,
-        "contact_ids": _refs("contacts"),
+        "birthday": _birthday,
+        "social_profiles": _SOCIAL,
         "organization_id": _ref("organizations"),
+        "legal_bases": _LEGAL,
+    },
+    "organizations": {  # crm-v2-create-organization: no phones in v2
+        "name": _name,
+        "description": _text,
+        "url": _text,
+        "address": _address,
+        "segment_ids": _refs("segments"),
+        "follower_ids": _refs("users"),
+        "owner_id": _ref("users"),
+    },
+    "deals": {  # crm-v2-create-deal; total_price and closed_at are computed
+        "name": _name,
+        "recurrence_price": _number,
+        "one_time_price": _number,
+        "expected_close_date": _date,
+        "rating": _rating,
+        "status": _status,
         "pipeline_id": _ref("pipelines"),
         "stage_id": _ref("stages"),
         "owner_id": _ref("users"),
+        "source_id": _ref("sources"),
         "campaign_id": _ref("campaigns"),
-        "expected_close_date": _date,
-        "rating": _rating,
-        "one_time_price": _number,
-        "recurrence_price": _number,
+        "lost_reason_id": _ref("lost_reasons"),
+        "organization_id": _ref("organizations"),
+        "contact_ids": _refs("contacts"),
     },
 }
