@@ -1,6 +1,7 @@
 """The ``dbt-rdcrm`` command line: parse flags, call the runner, map results to exit codes.
 
-Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error.
+Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error (nothing was sent), 3 the run
+stopped on an error after writes reached the CRM.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter, fan_out
 from dbt_rdcrm.report.results import SCHEMA_VERSION
 from dbt_rdcrm.sync.engine import SyncOptions
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FAILED_AFTER_SENDING = 0, 1, 2, 3
 
 
 PLAIN_WIDTH = 200  # not a terminal (CI logs): wide enough that tables and lines never wrap
@@ -141,7 +142,12 @@ def _invocation(kw) -> runner.Invocation:
     return runner.Invocation(
         paths=paths,
         selection=runner.Selection(tuple(kw["select"]), tuple(kw["exclude"])),
-        overrides=runner.CrmOverrides(kw.get("base_url"), kw.get("rate_limit")),
+        overrides=runner.CrmOverrides(
+            kw.get("base_url"),
+            kw.get("rate_limit"),
+            kw.get("max_attempts"),
+            {key: kw.get(key) for key in ("connect_timeout", "read_timeout", "request_timeout")},
+        ),
     )
 
 
@@ -205,7 +211,29 @@ def output_option(*choices: str, what: str, extra: str = ""):
     )
 
 
+def timeout_options(f):
+    seconds = click.FloatRange(min=0, min_open=True, max=86400)
+    for flag, variable, what in (
+        ("--connect-timeout", "RDCRM_CONNECT_TIMEOUT", "to connect, per attempt (default 10)"),
+        ("--read-timeout", "RDCRM_READ_TIMEOUT", "to wait for an answer, per attempt (default 30)"),
+        (
+            "--request-timeout",
+            "RDCRM_REQUEST_TIMEOUT",
+            "in all for one request, every attempt and backoff included (default 120)",
+        ),
+    ):
+        f = click.option(
+            flag, type=seconds, metavar="SECONDS", help=f"Seconds {what}; or ${variable}."
+        )(f)
+    return click.option(
+        "--max-attempts",
+        type=click.IntRange(min=1),
+        help="Tries per request (default: $RDCRM_MAX_ATTEMPTS, vars.rdcrm.max_attempts, 5).",
+    )(f)
+
+
 def sync_flags(f):
+    f = timeout_options(f)
     f = click.option(
         "--unmasked",
         is_flag=True,

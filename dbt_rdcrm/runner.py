@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Callable, Mapping
+from contextlib import suppress
 from dataclasses import dataclass, field
 
 import requests
@@ -20,6 +21,7 @@ from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.report.events import Emit, RateLimitWait
 from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
+from dbt_rdcrm.report.tracker import RunTracker
 from dbt_rdcrm.sync.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
@@ -34,6 +36,8 @@ class Selection:
 class CrmOverrides:
     base_url: str | None = None
     rate_limit: int | None = None
+    max_attempts: int | None = None
+    timeouts: Mapping[str, float | None] = field(default_factory=dict)  # vars key -> flag
 
 
 @dataclass
@@ -90,7 +94,31 @@ def sync(
 
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
-    emit = masking_emit(emit, unmasked=unmasked)
+    tracker = RunTracker(masking_emit(emit, unmasked=unmasked), command, options.dry_run)
+    try:
+        result = _sync(invocation, options, tracker, command, session, clock)
+    except (Exception, KeyboardInterrupt) as exc:  # the run's results are written whatever ends it
+        with suppress(OSError):
+            write_results(tracker.stopped(exc), invocation.paths.target_path)
+        error = tracker.error_for(exc)
+        if error is exc:
+            raise
+        raise error from exc
+    write_results(result, invocation.paths.target_path)
+    if result.abort is not None:
+        raise tracker.error_for(result.abort)
+    return result
+
+
+def _sync(
+    invocation: Invocation,
+    options: SyncOptions,
+    tracker: RunTracker,
+    command: str,
+    session: requests.Session | None,
+    clock: Callable[[], float],
+) -> RunResult:
+    emit = tracker
     catalog = load_catalog(invocation.paths)
     specs = selected_specs(catalog, invocation.selection)
     with connect(invocation.paths) as warehouse:
@@ -100,7 +128,10 @@ def sync(
             warehouse.schema,
             base_url=invocation.overrides.base_url,
             rate_limit=invocation.overrides.rate_limit,
+            max_attempts=invocation.overrides.max_attempts,
+            timeouts=invocation.overrides.timeouts,
         )
+        tracker.base_url, tracker.rate_limit = settings.base_url, settings.rate_limit
         columns = resolve_columns(specs, warehouse)
         store = state_store(warehouse, settings)
         client = None
@@ -123,7 +154,10 @@ def sync(
                 RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
                 session=session,
                 max_attempts=settings.max_attempts,
+                timeouts=settings.timeouts,
+                clock=clock,
             )
+            tracker.client = client
         result = run_sync(
             specs,
             columns,
@@ -138,7 +172,4 @@ def sync(
             clock=clock,
             notices=[] if specs else ["nothing selected: no model with meta.rdcrm matched"],
         )
-    write_results(result, invocation.paths.target_path)
-    if result.abort is not None:
-        raise result.abort
     return result
