@@ -135,6 +135,7 @@ def _sync(
         columns = resolve_columns(specs, warehouse)
         store = state_store(warehouse, settings)
         client = None
+        notices = [] if specs else ["nothing selected: no model with meta.rdcrm matched"]
         if options.dry_run:
             store.read_only_empty = not store.exists()
         else:
@@ -147,6 +148,7 @@ def _sync(
                 state_database=store.config.database,
                 state_schema=store.config.schema,
             )
+            notices += [f"warning: {w}" for w in getattr(tokens, "warnings", ())]
             store.ensure()
             client = CrmClient(
                 settings.base_url,
@@ -170,6 +172,6 @@ def _sync(
             rate_limit=settings.rate_limit,
             invocation_id=catalog.invocation_id,
             clock=clock,
-            notices=[] if specs else ["nothing selected: no model with meta.rdcrm matched"],
+            notices=notices,
         )
     return result

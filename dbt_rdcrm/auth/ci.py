@@ -23,7 +23,12 @@ from dbt_rdcrm.auth.provider import StaticTokenProvider, TokenProvider
 from dbt_rdcrm.auth.refreshing import RefreshingTokenProvider, StoreSlot, TokenSlot
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.urls import normalize_base_url, require_secure_url, token_url_for
-from dbt_rdcrm.auth.warehouse_slot import CredentialsUnreadable, WarehouseSlot, cipher_from_key
+from dbt_rdcrm.auth.warehouse_slot import (
+    MIN_KEY_LENGTH,
+    CredentialsUnreadable,
+    WarehouseSlot,
+    cipher_from_key,
+)
 from dbt_rdcrm.errors import AuthError
 from dbt_rdcrm.redaction import Secret
 
@@ -60,13 +65,20 @@ class EnvCredentials:
             value = get(name)
             return Secret(value) if value else None
 
+        def state_key(value: str | None) -> Secret | None:
+            # A key too short to use is refused before it is used for anything; it is not
+            # registered for masking, so the message saying so is not mangled.
+            if value is None:
+                return None
+            return Secret(value, register=len(value.encode()) >= MIN_KEY_LENGTH)
+
         token_file = get("RDCRM_TOKEN_FILE")
         return cls(
             client_id=get("RDCRM_CLIENT_ID"),
             client_secret=secret("RDCRM_CLIENT_SECRET"),
             refresh_token=secret("RDCRM_REFRESH_TOKEN"),
             access_token=secret("RDCRM_ACCESS_TOKEN"),
-            state_key=secret("RDCRM_STATE_KEY"),
+            state_key=state_key(get("RDCRM_STATE_KEY")),
             token_file=Path(token_file).expanduser() if token_file else None,
         )
 
@@ -101,6 +113,7 @@ class SeededSlot:
         self._inner = inner
         self._memory: TokenSet | None = None
         self.warnings: list[str] = []
+        self.unreadable: str | None = None  # why the stored chain could not be read, if so
 
     @property
     def race_rereads(self) -> int:
@@ -125,6 +138,7 @@ class SeededSlot:
             warning = f"{exc}; starting again from RDCRM_REFRESH_TOKEN"
             if warning not in self.warnings:
                 self.warnings.append(warning)
+            self.unreadable = exc.message_for_refused_seed()
             return None
         return stored if stored is not None and stored.lineage == self.lineage else None
 

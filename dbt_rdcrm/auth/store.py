@@ -155,6 +155,8 @@ class TokenStore:
             return {}
         except OSError as exc:
             raise self._unreadable(exc.strerror or type(exc).__name__) from None
+        except UnicodeDecodeError:
+            raise self._unreadable("not text: binary data") from None
         self._tighten_permissions()
         try:
             data = json.loads(raw)

@@ -38,6 +38,15 @@ class CredentialsUnreadable(AuthError):
         )
         self.table = table
 
+    def message_for_refused_seed(self) -> str:
+        """When RDCRM_REFRESH_TOKEN was spent by earlier runs, the stored row is the live login."""
+        return (
+            f"the stored credentials in {self.table} do not decrypt with this key "
+            "(RDCRM_STATE_KEY), and RDCRM_REFRESH_TOKEN was already spent by an earlier run: "
+            "set RDCRM_STATE_KEY back to the key the earlier runs used, or put a new refresh "
+            "token in RDCRM_REFRESH_TOKEN (`dbt-rdcrm auth login --ci`)"
+        )
+
 
 def cipher_from_key(state_key: Secret) -> Fernet:
     """Derive the Fernet key from ``RDCRM_STATE_KEY`` (any string of at least 32 characters)."""

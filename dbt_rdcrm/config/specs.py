@@ -145,6 +145,14 @@ def parse_sync(
 ) -> tuple[SyncSpec | None, list[Problem]]:
     """Validate one ``meta.rdcrm`` block; return the spec, or None and every problem found."""
     problems: list[Problem] = []
+    if raw is None:
+        return None, [
+            Problem(
+                path,
+                "is empty: declare the sync (a mapping with keys "
+                f"{_allowed(TOP_LEVEL_KEYS)}) or remove `rdcrm:`",
+            )
+        ]
     if not isinstance(raw, Mapping):
         return None, [
             Problem(
