@@ -1,0 +1,728 @@
+"""A corpus of broken inputs: config, manifest, settings, data and CRM answers.
+
+For each: the exit code, a message naming the place, no traceback, no ``internal error``, no
+secret in the output, and nothing written to the CRM that should not be. One built project
+and one emulator serve every case; each case starts from the pristine manifest, project file
+and warehouse. A tiny misbehaving CRM (:class:`BadCrm`) stands in where the emulator cannot
+misbehave enough.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import duckdb
+import pytest
+from support import Project, copy_project
+
+from dbt_rdcrm.emulator import Emulator
+
+TOKEN = "emulator-token"
+CLIENT_SECRET = "corpus-client-secret-8c1d2e"
+SECRETS = (TOKEN, CLIENT_SECRET)
+OID = "6621a1b2c3d4e5f678905678"
+C = "models.crm_contacts.config.meta.rdcrm"
+D = "models.crm_deals.config.meta.rdcrm"
+CONTACTS = {
+    "mode": "contacts",
+    "key": "customer_id",
+    "partial_success": True,
+    "mapping": {"full_name": "name", "contact_email": "email"},
+}
+DEALS = {
+    "mode": "deals",
+    "key": "deal_code",
+    "partial_success": True,
+    "mapping": {"deal_name": "name", "amount": "one_time_price"},
+}
+STRICT_DEALS = {**DEALS, "partial_success": False}
+KEEP = object()
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    body: bytes = b""
+    headers: tuple[tuple[str, str], ...] = (("Content-Type", "application/json"),)
+    delay: float = 0.0
+
+
+def html(status: int = 200) -> Answer:
+    return Answer(
+        status, b"<html><body>Gateway says hi</body></html>", (("Content-Type", "text/html"),)
+    )
+
+
+def answer(status: int, document: object) -> Answer:
+    return Answer(status, json.dumps(document).encode())
+
+
+class BadCrm:
+    """A CRM that answers every request of a method with one scripted answer."""
+
+    def __init__(self):
+        self.answers: dict[str, Answer] = {}
+        self.seen: list[tuple[str, str]] = []
+        crm = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def _answer(self):
+                length = int(self.headers.get("Content-Length") or 0)
+                self.rfile.read(length)
+                crm.seen.append((self.command, self.path.split("?", 1)[0]))
+                scripted = crm.answers.get(self.command) or answer(404, {"message": "no"})
+                time.sleep(scripted.delay)
+                self.send_response(scripted.status)
+                for name, value in scripted.headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(scripted.body)))
+                self.end_headers()
+                self.wfile.write(scripted.body)
+
+            do_GET = do_POST = do_PUT = _answer
+
+            def log_message(self, *args):
+                pass
+
+        class Server(ThreadingHTTPServer):
+            daemon_threads = True
+
+            def handle_error(self, request, client_address):
+                pass  # a client that gave up waiting: nothing to report
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+        self.base_url = f"http://127.0.0.1:{self.server.server_address[1]}/crm/v2"
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for method, _ in self.seen if method in ("POST", "PUT"))
+
+    def reset(self, answers: dict[str, Answer]) -> None:
+        self.answers, self.seen = dict(answers), []
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@dataclass(frozen=True)
+class Case:
+    code: int
+    says: tuple[str, ...]
+    args: tuple[str, ...] = ("sync",)
+    contacts: object = KEEP  # the crm_contacts rdcrm block, or KEEP
+    deals: object = KEEP
+    manifest: Callable[[dict], object] | None = None  # edits the manifest (may return a new one)
+    manifest_bytes: bytes | None = None
+    project_vars: str | None = None  # the vars block of dbt_project.yml, as YAML text
+    sql: tuple[str, ...] = ()
+    env: dict[str, str] = field(default_factory=dict)
+    crm: dict[str, Answer] | None = None  # answers of the misbehaving CRM; None: the emulator
+    writes: int = 0  # write requests the CRM may receive
+    no_ids: bool = False  # the id map must hold no CRM id afterwards
+
+
+def node(name: str) -> str:
+    return f"model.rdcrm_sample.{name}"
+
+
+def set_node(key: str, value: object, model: str = "crm_contacts"):
+    def edit(data: dict) -> None:
+        data["nodes"][node(model)][key] = value
+
+    return edit
+
+
+def drop_node_key(key: str, model: str = "crm_contacts"):
+    def edit(data: dict) -> None:
+        del data["nodes"][node(model)][key]
+
+    return edit
+
+
+def contacts_table(select: str) -> tuple[str, ...]:
+    return (f"create or replace table main.crm_contacts as {select}",)
+
+
+def deals_table(select: str) -> tuple[str, ...]:
+    return (f"create or replace table main.crm_deals as {select}",)
+
+
+ONE_DEAL = deals_table("select 'D1' as deal_code, 'Deal' as deal_name, 10 as amount")
+ORG_SYNC = ("sync", "-s", "crm_organizations")
+DEAL_SYNC = ("sync", "-s", "crm_deals")
+CONTACT_SYNC = ("sync", "-s", "crm_contacts")
+JSON_DEAL_SYNC = ("sync", "-s", "crm_deals", "--output", "json")
+
+CASES: dict[str, Case] = {
+    # --- config: the rdcrm block ------------------------------------------------------------
+    "rdcrm-null": Case(2, (f"{C}: is empty",), contacts=None),
+    "rdcrm-list": Case(2, (f"{C}: got list, expected a mapping",), contacts=[1, 2]),
+    "rdcrm-string": Case(2, (f"{C}: got str",), contacts="contacts"),
+    "mode-missing": Case(2, (f"{C}.mode: got nothing",), contacts={"key": "customer_id"}),
+    "mode-list": Case(
+        2, (f"{C}.mode: got ['contacts']",), contacts={**CONTACTS, "mode": ["contacts"]}
+    ),
+    "mode-unhashable-dict": Case(
+        2, (f"{C}.mode: got {{",), contacts={**CONTACTS, "mode": {"a": 1}}
+    ),
+    "key-number": Case(2, (f"{C}.key: got 7",), contacts={**CONTACTS, "key": 7}),
+    "key-listed-twice": Case(
+        2, (f"{C}.key: lists a column twice",), contacts={**CONTACTS, "key": ["a", "a"]}
+    ),
+    "mapping-list": Case(
+        2, (f"{C}.mapping: expected a mapping",), contacts={**CONTACTS, "mapping": ["a"]}
+    ),
+    "mapping-value-number": Case(
+        2, (f"{C}.mapping.full_name: got 3",), contacts={**CONTACTS, "mapping": {"full_name": 3}}
+    ),
+    "unknown-field": Case(
+        2,
+        (f"{C}.mapping.full_name: unknown field 'nome'",),
+        contacts={**CONTACTS, "mapping": {"full_name": "nome"}},
+    ),
+    "values-dict": Case(
+        2,
+        (f"{C}.values.job_title: got dict",),
+        contacts={**CONTACTS, "values": {"job_title": {"a": 1}}},
+    ),
+    "values-list-on-text": Case(
+        2,
+        (f"{C}.values.job_title: constant [1] is not valid",),
+        contacts={**CONTACTS, "values": {"job_title": [1]}},
+    ),
+    "constant-number-underscored": Case(
+        2,
+        (f"{D}.values.one_time_price: constant '1_000' is not valid",),
+        deals={**DEALS, "mapping": {"deal_name": "name"}, "values": {"one_time_price": "1_000"}},
+    ),
+    "template-syntax": Case(
+        2,
+        (f"{C}.values.job_title: invalid template",),
+        contacts={**CONTACTS, "values": {"job_title": "[[ x ]"}},
+    ),
+    "template-escape": Case(
+        2,
+        (f"{C}.values.job_title: invalid template: '__globals__' is not allowed",),
+        contacts={
+            **CONTACTS,
+            "values": {
+                "job_title": "[[ cycler.__init__.__globals__.os.popen('touch /tmp/rdcrm-pwned').read() ]]"
+            },
+        },
+    ),
+    "template-unknown-filter": Case(
+        2,
+        (f"{C}.values.job_title: invalid template: unknown filter 'attr'",),
+        contacts={**CONTACTS, "values": {"job_title": "[[ full_name | attr('x') ]]"}},
+    ),
+    "template-global": Case(
+        2,
+        (f"{C}.values.job_title: column 'range' not found",),
+        contacts={**CONTACTS, "values": {"job_title": "[[ range(3) ]]"}},
+    ),
+    "links-list": Case(
+        2, (f"{C}.links: expected a mapping",), contacts={**CONTACTS, "links": ["x"]}
+    ),
+    "link-unknown-key": Case(
+        2,
+        (f"{C}.links.organization_id.table: unknown key",),
+        contacts={
+            **CONTACTS,
+            "links": {
+                "organization_id": {
+                    "model": "crm_organizations",
+                    "column": "company_code",
+                    "table": 1,
+                }
+            },
+        },
+    ),
+    "link-undeclared-model": Case(
+        2,
+        (f"{C}.links.organization_id.model: 'nope' is not a declared rdcrm sync",),
+        contacts={
+            **CONTACTS,
+            "links": {"organization_id": {"model": "nope", "column": "company_code"}},
+        },
+    ),
+    "link-wrong-mode": Case(
+        2,
+        (f"{C}.links.organization_id.model: 'crm_deals' syncs deals",),
+        contacts={
+            **CONTACTS,
+            "links": {"organization_id": {"model": "crm_deals", "column": "company_code"}},
+        },
+    ),
+    "match-unknown": Case(2, (f"{C}.match: got 'cpf'",), contacts={**CONTACTS, "match": "cpf"}),
+    "partial-success-text": Case(
+        2, (f"{C}.partial_success: got 'yes'",), contacts={**CONTACTS, "partial_success": "yes"}
+    ),
+    "unknown-key-with-controls": Case(
+        2,
+        (f"{C}.\\x1b[31mschedule\\n: unknown key",),
+        contacts={**CONTACTS, "\x1b[31mschedule\n": 1},
+    ),
+    "missing-key-column": Case(
+        2, (f"{C}.key: column 'nope' not found",), contacts={**CONTACTS, "key": "nope"}
+    ),
+    "missing-mapped-column": Case(
+        2,
+        (f"{C}.mapping.nome: column 'nome' not found",),
+        contacts={**CONTACTS, "mapping": {"nome": "name"}},
+    ),
+    "column-with-quote": Case(
+        2,
+        (f"{C}.mapping.a\"b: column 'a\"b' not found",),
+        contacts={**CONTACTS, "mapping": {'a"b': "name"}},
+    ),
+    # --- the manifest -------------------------------------------------------------------------
+    "manifest-missing": Case(2, ("no dbt manifest at",), manifest_bytes=b""),
+    "manifest-not-json": Case(2, ("cannot read dbt manifest",), manifest_bytes=b"{not json"),
+    "manifest-binary": Case(2, ("cannot read dbt manifest",), manifest_bytes=b"\xff\xfe\x00\x81"),
+    "manifest-a-list": Case(
+        2, ("invalid dbt manifest", "expected a JSON object"), manifest_bytes=b"[1, 2]"
+    ),
+    "manifest-deeply-nested": Case(2, ("cannot read dbt manifest",), manifest_bytes=b"[" * 100_000),
+    "manifest-metadata-list": Case(
+        2, ("invalid dbt manifest",), manifest=lambda d: d.update(metadata=[])
+    ),
+    "manifest-old-schema": Case(
+        2,
+        ("unsupported manifest schema",),
+        manifest=lambda d: d["metadata"].update(
+            dbt_schema_version="https://schemas.getdbt.com/dbt/manifest/v7.json"
+        ),
+    ),
+    "nodes-a-list": Case(
+        2,
+        ("invalid dbt manifest", "'nodes' is list"),
+        manifest=lambda d: d.update(nodes=list(d["nodes"].values())),
+    ),
+    "node-a-string": Case(
+        2,
+        ("invalid dbt manifest", f"nodes['{node('crm_contacts')}'] is str"),
+        manifest=lambda d: d["nodes"].update({node("crm_contacts"): "x"}),
+    ),
+    "node-without-schema": Case(
+        2,
+        ("invalid dbt manifest", f"nodes['{node('crm_contacts')}'] has no 'schema'"),
+        manifest=drop_node_key("schema"),
+    ),
+    "node-without-name": Case(
+        2, ("invalid dbt manifest", "has no 'name'"), manifest=drop_node_key("name")
+    ),
+    "node-schema-number": Case(
+        2, ("invalid dbt manifest", ".schema is int"), manifest=set_node("schema", 5)
+    ),
+    "node-meta-string": Case(
+        2,
+        ("invalid dbt manifest", ".config.meta is str"),
+        manifest=set_node("config", {"meta": "rdcrm"}),
+    ),
+    "node-tags-dict": Case(
+        2, ("invalid dbt manifest", ".tags is dict"), manifest=set_node("tags", {"a": 1})
+    ),
+    "node-relation-number": Case(
+        2, ("invalid dbt manifest", ".relation_name is int"), manifest=set_node("relation_name", 5)
+    ),
+    "disabled-not-lists": Case(
+        2, ("invalid dbt manifest", "'disabled'"), manifest=lambda d: d.update(disabled={"x": 1})
+    ),
+    # --- settings -----------------------------------------------------------------------------
+    "vars-rdcrm-list": Case(2, ("vars.rdcrm: expected a mapping",), project_vars="rdcrm: [1]"),
+    "vars-unknown-key": Case(
+        2, ("vars.rdcrm.ratelimit: unknown key",), project_vars="rdcrm: {ratelimit: 5}"
+    ),
+    "vars-secret": Case(
+        2,
+        ("vars.rdcrm.access_token: secrets must not live in dbt_project.yml",),
+        project_vars="rdcrm: {access_token: abcdef123456}",
+    ),
+    "vars-rate-limit-negative": Case(
+        2, ("vars.rdcrm.rate_limit: got '-1'",), env={"RDCRM_RATE_LIMIT": "-1"}
+    ),
+    "vars-attempts-zero": Case(
+        2, ("vars.rdcrm.max_attempts: got 0",), project_vars="rdcrm: {max_attempts: 0}"
+    ),
+    "read-timeout-text": Case(
+        2, ("vars.rdcrm.read_timeout: got 'soon'",), env={"RDCRM_READ_TIMEOUT": "soon"}
+    ),
+    "state-schema-empty": Case(
+        2, ("vars.rdcrm.state_schema: got ''",), project_vars="rdcrm: {state_schema: ''}"
+    ),
+    "base-url-ftp": Case(2, ("is not an http(s) URL",), env={"RDCRM_BASE_URL": "ftp://x/crm/v2"}),
+    "base-url-plain-http-remote": Case(
+        2, ("must use https",), env={"RDCRM_BASE_URL": "http://crm.example.com/crm/v2"}
+    ),
+    "no-credentials": Case(2, ("no RD Station CRM credentials",), env={"RDCRM_ACCESS_TOKEN": ""}),
+    "token-file-garbage": Case(
+        2,
+        ("is unreadable (not text: binary data)",),
+        env={
+            "RDCRM_ACCESS_TOKEN": "",
+            "RDCRM_CLIENT_ID": "c",
+            "RDCRM_CLIENT_SECRET": CLIENT_SECRET,
+            "RDCRM_REFRESH_TOKEN": "refresh-token-corpus-1",
+            "RDCRM_TOKEN_FILE": "{tmp}/garbage.json",
+        },
+    ),
+    "short-state-key": Case(
+        2,
+        ("RDCRM_STATE_KEY is too short (5 characters, at least 32)",),
+        env={
+            "RDCRM_ACCESS_TOKEN": "",
+            "RDCRM_CLIENT_ID": "c",
+            "RDCRM_CLIENT_SECRET": CLIENT_SECRET,
+            "RDCRM_REFRESH_TOKEN": "refresh-token-corpus-2",
+            "RDCRM_STATE_KEY": "short",
+        },
+    ),
+    "flag-out-of-range": Case(
+        2, ("Invalid value for '--rate-limit'",), args=("sync", "--rate-limit", "-1")
+    ),
+    # --- data: rejected rows with their reason, nothing sent ----------------------------------
+    "list-column-to-text": Case(
+        0,
+        ("key K1: rejected: name takes one value, got a list",),
+        args=CONTACT_SYNC,
+        contacts=CONTACTS,
+        sql=contacts_table(
+            "select 'K1' as customer_id, [1, 2] as full_name, 'a@b.co' as contact_email"
+        ),
+    ),
+    "struct-column-to-custom": Case(
+        0,
+        ("key K1: rejected: @extra takes one value, got a struct",),
+        args=CONTACT_SYNC,
+        contacts={**CONTACTS, "mapping": {"full_name": "name", "extra": "@extra"}},
+        sql=contacts_table("select 'K1' as customer_id, 'Ana' as full_name, {'a': 1} as extra"),
+    ),
+    "number-text-underscored": Case(
+        0,
+        ("key D1: rejected: one_time_price must be a number",),
+        args=DEAL_SYNC,
+        deals=DEALS,
+        sql=deals_table("select 'D1' as deal_code, 'Deal' as deal_name, '1_000' as amount"),
+    ),
+    "double-1e300": Case(
+        0,
+        ("key D1: rejected: one_time_price is too large for the CRM",),
+        args=DEAL_SYNC,
+        deals=DEALS,
+        sql=deals_table("select 'D1' as deal_code, 'Deal' as deal_name, 1e300::double as amount"),
+    ),
+    "double-infinite": Case(
+        0,
+        ("key D1: rejected: one_time_price must be a finite number",),
+        args=DEAL_SYNC,
+        deals=DEALS,
+        sql=deals_table("select 'D1' as deal_code, 'Deal' as deal_name, 'inf'::double as amount"),
+    ),
+    "hugeint": Case(
+        0,
+        ("key D1: rejected: one_time_price is too large for the CRM",),
+        args=DEAL_SYNC,
+        deals=DEALS,
+        sql=deals_table(
+            "select 'D1' as deal_code, 'Deal' as deal_name, 170141183460469231731687303715884105727::hugeint as amount"
+        ),
+    ),
+    "key-with-controls": Case(
+        0,
+        ("key K\\x1b[31m1\\nerror: forged: rejected: email is not a valid e-mail address",),
+        args=CONTACT_SYNC,
+        contacts=CONTACTS,
+        sql=contacts_table(
+            "select 'K' || chr(27) || '[31m1' || chr(10) || 'error: forged' as customer_id, 'Ana' as full_name, 'nope' as contact_email"
+        ),
+    ),
+    "template-error-on-a-row": Case(
+        0,
+        ("key K1: rejected: template for job_title failed: TypeError",),
+        args=CONTACT_SYNC,
+        contacts={**CONTACTS, "values": {"job_title": "[[ full_name + 1 ]]"}},
+        sql=contacts_table(
+            "select 'K1' as customer_id, 'Ana' as full_name, 'a@b.co' as contact_email"
+        ),
+    ),
+    "empty-list-email": Case(
+        0,
+        ("key K1: rejected: name is required",),
+        args=CONTACT_SYNC,
+        contacts={**CONTACTS, "mapping": {"contact_email": "email"}},
+        sql=contacts_table("select 'K1' as customer_id, []::varchar[] as contact_email"),
+    ),
+    # --- a CRM that misbehaves ----------------------------------------------------------------
+    "create-200-html": Case(
+        1,
+        ("unexpected answer from the CRM to POST /deals: the body is not JSON (text/html)",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": html()},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-invalid-json": Case(
+        1,
+        ("POST /deals: the body is not JSON",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": Answer(201, b"{not json")},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-302": Case(
+        1,
+        ("POST /deals: redirected (302) to login.example/sso; check the base URL",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": Answer(302, b"", (("Location", "https://login.example/sso?token=abc"),))},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-without-data": Case(
+        1,
+        ('POST /deals: expected {"data": {...}}',),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(201, {"id": OID})},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-without-id": Case(
+        1,
+        ("POST /deals: the record has no id",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(201, {"data": {"name": "Deal"}})},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-id-not-hex": Case(
+        1,
+        ("POST /deals: the record has an id that is not a 24-hex CRM id",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(201, {"data": {"id": "12345"}})},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-id-number": Case(
+        1,
+        ("POST /deals: the record has an id that is not a 24-hex CRM id",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(201, {"data": {"id": 12345}})},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-json-array": Case(
+        1,
+        ("POST /deals: expected a JSON object, got list",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(200, [1, 2])},
+        writes=1,
+        no_ids=True,
+    ),
+    "create-refused-with-controls": Case(
+        1,
+        ("HTTP 422: \\x1b[31mforged\\nerror: x",),
+        args=DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": answer(422, {"errors": [{"detail": "\x1b[31mforged\nerror: x"}]})},
+        writes=1,
+        no_ids=True,
+    ),
+    "lookup-html": Case(
+        1,
+        ("unexpected answer from the CRM to GET /organizations: the body is not JSON (text/html)",),
+        args=ORG_SYNC,
+        crm={"GET": html(), "POST": answer(201, {"data": {"id": OID}})},
+        no_ids=True,
+    ),
+    "lookup-without-data": Case(
+        1,
+        ('GET /organizations: expected {"data": [...]}',),
+        args=ORG_SYNC,
+        crm={"GET": answer(200, {"items": []}), "POST": answer(201, {"data": {"id": OID}})},
+        no_ids=True,
+    ),
+    "lookup-id-not-hex": Case(
+        1,
+        ("GET /organizations: the record has an id that is not a 24-hex CRM id",),
+        args=ORG_SYNC,
+        crm={"GET": answer(200, {"data": [{"id": "zz", "name": "x"}]})},
+        no_ids=True,
+    ),
+    "server-error-html-everywhere": Case(
+        1,
+        ("failed",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": html(502), "GET": html(502)},
+        writes=1,
+        env={"RDCRM_MAX_ATTEMPTS": "1"},
+        no_ids=True,
+    ),
+    "crm-hangs": Case(
+        1,
+        ("timed out",),
+        args=JSON_DEAL_SYNC,
+        deals=STRICT_DEALS,
+        sql=ONE_DEAL,
+        crm={"POST": Answer(201, b"{}", delay=2.0), "GET": Answer(200, b"{}", delay=2.0)},
+        writes=1,
+        env={"RDCRM_READ_TIMEOUT": "0.3", "RDCRM_MAX_ATTEMPTS": "1"},
+        no_ids=True,
+    ),
+}
+
+
+@pytest.fixture(scope="module")
+def corpus(sample_template, tmp_path_factory):
+    """One built project, a pristine copy of its files, the emulator and the bad CRM."""
+    root = tmp_path_factory.mktemp("corpus")
+    project = copy_project(sample_template, root / "sample")
+    pristine = root / "pristine"
+    pristine.mkdir()
+    for name in ("sample.duckdb", "dbt_project.yml", "target/manifest.json"):
+        shutil.copy(project.path / name, pristine / name.replace("/", "_"))
+    bad = BadCrm()
+    with Emulator(rate_limit=0) as emulator:
+        yield project, pristine, emulator, bad
+    bad.close()
+
+
+def restore(project: Project, pristine) -> None:
+    shutil.copy(pristine / "sample.duckdb", project.path / "sample.duckdb")
+    shutil.copy(pristine / "dbt_project.yml", project.path / "dbt_project.yml")
+    shutil.copy(pristine / "target_manifest.json", project.manifest_file)
+    for leftover in (project.path / "sample.duckdb.wal", project.results_file):
+        leftover.unlink(missing_ok=True)
+
+
+def prepare(project: Project, case: Case, tmp) -> None:
+    if case.sql:
+        with duckdb.connect(str(project.db)) as db:
+            for statement in case.sql:
+                db.execute(statement)
+    if case.contacts is not KEEP:
+        project.edit_manifest("crm_contacts", case.contacts)
+    if case.deals is not KEEP:
+        project.edit_manifest("crm_deals", case.deals)
+    if case.manifest is not None:
+        data = json.loads(project.manifest_file.read_text())
+        data = case.manifest(data) or data
+        project.manifest_file.write_text(json.dumps(data))
+    if case.manifest_bytes is not None:
+        if case.manifest_bytes:
+            project.manifest_file.write_bytes(case.manifest_bytes)
+        else:
+            project.manifest_file.unlink()
+    if case.project_vars is not None:
+        text = (project.path / "dbt_project.yml").read_text()
+        head = text.split("\nvars:", 1)[0]
+        vars_block = "\n".join("  " + line for line in case.project_vars.splitlines())
+        (project.path / "dbt_project.yml").write_text(f"{head}\nvars:\n{vars_block}\n")
+    (tmp / "garbage.json").write_bytes(b"\xff\xfe\x00\x81binary\x9c")
+
+
+def crm_ids(project: Project) -> list:
+    with duckdb.connect(str(project.db), read_only=True) as db:
+        tables = db.execute(
+            "select 1 from information_schema.tables where table_schema = 'main_rdcrm' "
+            "and table_name = 'rdcrm_id_map'"
+        ).fetchall()
+        if not tables:
+            return []
+        return db.execute(
+            "select crm_id from main_rdcrm.rdcrm_id_map where crm_id is not null"
+        ).fetchall()
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_broken_input_gets_a_clear_message_and_its_exit_code(corpus, tmp_path, name):
+    project, pristine, emulator, bad = corpus
+    case = CASES[name]
+    restore(project, pristine)
+    emulator.reset()
+    bad.reset(case.crm or {})
+    prepare(project, case, tmp_path)
+    env = {
+        "RDCRM_BASE_URL": bad.base_url if case.crm is not None else emulator.base_url,
+        "RDCRM_ACCESS_TOKEN": TOKEN,
+        "RDCRM_CLIENT_SECRET": "",
+        "RDCRM_CONFIG_DIR": str(tmp_path / "config"),
+        **{k: v.replace("{tmp}", str(tmp_path)) for k, v in case.env.items()},
+    }
+    run = project.cli(*case.args, env=env)
+    output = run.output
+    assert run.exit_code == case.code, output
+    for text in case.says:
+        assert text in output, output
+    assert "Traceback" not in output and "internal error" not in output, output
+    for secret in SECRETS:
+        assert secret not in output
+    assert "\x1b" not in output
+    emulator_writes = [r for r in emulator.requests() if r["method"] in ("POST", "PUT")]
+    assert len(emulator_writes) + bad.writes == case.writes, (emulator_writes, bad.seen)
+    if "--output" in case.args:
+        document = json.loads(run.stdout)  # one JSON document on stdout, whatever happened
+        assert document["success"] is False
+    if case.no_ids:
+        assert crm_ids(project) == []
+    if run.results is not None:
+        assert not any(s in json.dumps(run.results) for s in SECRETS)
+
+
+def test_the_corpus_is_large_enough():
+    assert len(CASES) >= 60
+
+
+def test_a_locked_duckdb_file_is_named(corpus, tmp_path):
+    project, pristine, emulator, _ = corpus
+    restore(project, pristine)
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import duckdb, sys, time; c = duckdb.connect(sys.argv[1]); print('ok', flush=True); "
+            "time.sleep(60)",
+            str(project.db),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "ok"
+        run = project.cli(
+            "sync", env={"RDCRM_BASE_URL": emulator.base_url, "RDCRM_ACCESS_TOKEN": TOKEN}
+        )
+    finally:
+        holder.kill()
+        holder.wait()
+    assert run.exit_code == 2, run.output
+    assert "Traceback" not in run.output and "internal error" not in run.output
+    assert "sample.duckdb" in run.output or "lock" in run.output.lower(), run.output
