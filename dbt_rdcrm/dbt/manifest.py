@@ -80,6 +80,11 @@ _TEST_FIELDS = {
 }
 
 
+def _dicts(value: object) -> bool:
+    """None or a list of objects."""
+    return value is None or (isinstance(value, list) and all(isinstance(v, dict) for v in value))
+
+
 def shape_problem(data: dict) -> str | None:
     """Where the manifest is not shaped as dbt writes it (as far as this tool reads it)."""
     nodes = data.get("nodes", {})
@@ -106,6 +111,14 @@ def shape_problem(data: dict) -> str | None:
                 continue
             if not isinstance(node[key], types):
                 return f"{where}.{key} is {type(node[key]).__name__}"
+        for name, column in (node.get("columns") or {}).items():
+            if not isinstance(column, dict) or not _dicts(column.get("constraints")):
+                return f"{where}.columns[{name!r}] is not an object with a list of constraints"
+        if not _dicts(node.get("constraints")):
+            return f"{where}.constraints is not a list of objects"
+        kwargs = (node.get("test_metadata") or {}).get("kwargs")
+        if not isinstance(kwargs or {}, dict):
+            return f"{where}.test_metadata.kwargs is {type(kwargs).__name__}"
         config_meta = (node.get("config") or {}).get("meta")
         if not isinstance(config_meta or {}, dict):
             return f"{where}.config.meta is {type(config_meta).__name__}"

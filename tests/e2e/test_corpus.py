@@ -356,6 +356,39 @@ CASES: dict[str, Case] = {
     "disabled-not-lists": Case(
         2, ("invalid dbt manifest", "'disabled'"), manifest=lambda d: d.update(disabled={"x": 1})
     ),
+    # --- validate, plan and ls meet the same inputs --------------------------------------
+    "validate-columns-not-objects": Case(
+        2,
+        ("invalid dbt manifest", ".columns['customer_id'] is not an object"),
+        args=("validate", "--no-warehouse"),
+        manifest=set_node("columns", {"customer_id": "x"}),
+    ),
+    "validate-template-escape": Case(
+        2,
+        (f"{C}.values.job_title: invalid template: '__class__' is not allowed",),
+        args=("validate", "--no-warehouse"),
+        contacts={**CONTACTS, "values": {"job_title": "[[ full_name.__class__ ]]"}},
+    ),
+    "ls-nodes-a-list": Case(
+        2,
+        ("invalid dbt manifest", "'nodes' is list"),
+        args=("ls",),
+        manifest=lambda d: d.update(nodes=list(d["nodes"].values())),
+    ),
+    "validate-list-column-to-text": Case(
+        2,
+        (f"{C}.mapping.titles: column 'titles' is INTEGER[] (array), but job_title takes text",),
+        args=("validate", "-s", "crm_contacts"),
+        contacts={**CONTACTS, "mapping": {"full_name": "name", "titles": "job_title"}},
+        sql=contacts_table("select 'K1' as customer_id, 'Ana' as full_name, [1, 2] as titles"),
+    ),
+    "plan-list-column-to-text": Case(
+        0,
+        ("crm_contacts: 1 rejected: job_title takes one value, got a list",),
+        args=("plan", "-s", "crm_contacts"),
+        contacts={**CONTACTS, "mapping": {"full_name": "name", "titles": "job_title"}},
+        sql=contacts_table("select 'K1' as customer_id, 'Ana' as full_name, [1, 2] as titles"),
+    ),
     # --- settings: one run reports every problem of vars and environment at once ------------
     "vars-unknown-key": Shared("settings", ("vars.rdcrm.ratelimit: unknown key",)),
     "vars-secret": Shared(
