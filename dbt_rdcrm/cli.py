@@ -1,6 +1,7 @@
 """The ``dbt-rdcrm`` command line: parse flags, call the runner, map results to exit codes.
 
-Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error.
+Exit codes: 0 ok, 1 some model failed, 2 usage/config/auth error (nothing was sent), 3 the run
+stopped on an error after writes reached the CRM.
 """
 
 from __future__ import annotations
@@ -13,17 +14,17 @@ import traceback
 
 import click
 from rich.console import Console
-from rich.markup import escape
 
 from dbt_rdcrm import __version__, runner
 from dbt_rdcrm.config.settings import resolve_paths
-from dbt_rdcrm.errors import RdcrmError, UsageError
+from dbt_rdcrm.errors import ConfigError, RdcrmError, UsageError
 from dbt_rdcrm.redaction import redact
 from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter, fan_out
 from dbt_rdcrm.report.results import SCHEMA_VERSION
+from dbt_rdcrm.report.terminal import shown, shown_lines
 from dbt_rdcrm.sync.engine import SyncOptions
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_FAILED_AFTER_SENDING = 0, 1, 2, 3
 
 
 PLAIN_WIDTH = 200  # not a terminal (CI logs): wide enough that tables and lines never wrap
@@ -40,6 +41,14 @@ def _stderr_console() -> Console:
     return make_console(stderr=True)
 
 
+def _error_text(exc: RdcrmError) -> str:
+    """The error as markup: a config error one problem a line, anything from data escaped."""
+    if isinstance(exc, ConfigError):
+        header = str(exc).split("\n", 1)[0]
+        return "\n".join([shown(header), *(f"  - {shown(str(p))}" for p in exc.problems)])
+    return shown(str(exc))
+
+
 def guarded(command):
     """Turn every expected error into one clear line on stderr and its exit code."""
 
@@ -48,17 +57,15 @@ def guarded(command):
         try:
             code = command(*args, **kwargs)
         except RdcrmError as exc:
-            _stderr_console().print(f"[red]error:[/red] {escape(redact(str(exc)))}", soft_wrap=True)
+            _stderr_console().print(f"[red]error:[/red] {_error_text(exc)}", soft_wrap=True)
             code = exc.exit_code
         except KeyboardInterrupt:
             _stderr_console().print("interrupted: state is committed up to the last checkpoint")
             code = 130
         except Exception as exc:  # the outer edge: anything else is a clean message, exit 2
-            message = (
-                f"[red]internal error:[/red] {type(exc).__name__}: {escape(redact(str(exc)))[:500]}"
-            )
+            message = f"[red]internal error:[/red] {type(exc).__name__}: {shown(str(exc)[:500])}"
             if os.environ.get("RDCRM_DEBUG"):
-                message += "\n" + escape(redact(traceback.format_exc()))
+                message += "\n" + shown_lines(traceback.format_exc())
             _stderr_console().print(message, soft_wrap=True)
             code = EXIT_USAGE
         sys.exit(code or EXIT_OK)
@@ -143,7 +150,12 @@ def _invocation(kw) -> runner.Invocation:
     return runner.Invocation(
         paths=paths,
         selection=runner.Selection(tuple(kw.get("select") or ()), tuple(kw.get("exclude") or ())),
-        overrides=runner.CrmOverrides(kw.get("base_url"), kw.get("rate_limit")),
+        overrides=runner.CrmOverrides(
+            kw.get("base_url"),
+            kw.get("rate_limit"),
+            kw.get("max_attempts"),
+            {key: kw.get(key) for key in ("connect_timeout", "read_timeout", "request_timeout")},
+        ),
     )
 
 
@@ -209,7 +221,29 @@ def output_option(*choices: str, what: str, extra: str = ""):
     )
 
 
+def timeout_options(f):
+    seconds = click.FloatRange(min=0, min_open=True, max=86400)
+    for flag, variable, what in (
+        ("--connect-timeout", "RDCRM_CONNECT_TIMEOUT", "to connect, per attempt (default 10)"),
+        ("--read-timeout", "RDCRM_READ_TIMEOUT", "to wait for an answer, per attempt (default 30)"),
+        (
+            "--request-timeout",
+            "RDCRM_REQUEST_TIMEOUT",
+            "in all for one request, every attempt and backoff included (default 120)",
+        ),
+    ):
+        f = click.option(
+            flag, type=seconds, metavar="SECONDS", help=f"Seconds {what}; or ${variable}."
+        )(f)
+    return click.option(
+        "--max-attempts",
+        type=click.IntRange(min=1),
+        help="Tries per request (default: $RDCRM_MAX_ATTEMPTS, vars.rdcrm.max_attempts, 5).",
+    )(f)
+
+
 def sync_flags(f):
+    f = timeout_options(f)
     f = click.option(
         "--unmasked",
         is_flag=True,
@@ -288,7 +322,7 @@ def validate(**kw) -> int:
     report = checks.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
     console = make_console(stderr=json_output)
     for line in checks.human_lines(report):
-        console.print(escape(line), soft_wrap=True)
+        console.print(shown(line), soft_wrap=True)
     if json_output:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
     return report.exit_code
@@ -313,7 +347,7 @@ def list_syncs(**kw) -> int:
     else:
         console = make_console()
         for line in listing.human_lines(specs, unreadable):
-            console.print(escape(line), soft_wrap=True)
+            console.print(shown(line), soft_wrap=True)
     return EXIT_OK
 
 

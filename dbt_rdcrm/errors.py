@@ -4,7 +4,11 @@
     ├── ConfigError            abort before any network call; carries every problem (exit 2)
     ├── UsageError             bad flags, missing manifest, unbuilt model (exit 2)
     ├── AuthError              no usable credentials, revoked or expired login (exit 2)
-    └── AbortModel             stop one model's sync; other models go on (exit 1)
+    ├── AbortModel             stop one model's sync; other models go on (exit 1)
+    └── FailedAfterSending     the run stopped on an error after writes reached the CRM (exit 3)
+
+Exit codes: 0 ok, 1 some model failed, 2 nothing was sent (usage, config, auth), 3 the run
+stopped on an error after sending (state is committed up to the last checkpoint).
 
 Request-level errors (retry the request, reject the row) live in :mod:`dbt_rdcrm.crm.client`.
 """
@@ -54,3 +58,9 @@ class AbortModel(RdcrmError):
     """Stop syncing the current model (partial_success is off and a row failed)."""
 
     exit_code = 1
+
+
+class FailedAfterSending(RdcrmError):
+    """The run stopped on an error after write requests reached the CRM."""
+
+    exit_code = 3

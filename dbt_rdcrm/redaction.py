@@ -25,11 +25,12 @@ class Secret:
 
     __slots__ = ("_value",)
 
-    def __init__(self, value: str):
+    def __init__(self, value: str, *, register: bool = True):
         if isinstance(value, Secret):
             value = value.reveal()
         self._value = value
-        register(value)
+        if register:
+            _register(value)
 
     def reveal(self) -> str:
         return self._value
@@ -52,6 +53,10 @@ class Secret:
 
 def register(value: str | None) -> None:
     """Remember a secret value so :func:`redact` masks it everywhere."""
+    _register(value)
+
+
+def _register(value: str | None) -> None:
     if value and len(value) >= 4:
         with _lock:
             _known.add(value)

@@ -6,7 +6,7 @@ import os
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field, replace
 
 import requests
@@ -23,6 +23,7 @@ from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.report.events import Emit, RateLimitWait
 from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
+from dbt_rdcrm.report.tracker import RunTracker
 from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.lease import Lease, holder_description
 from dbt_rdcrm.sync.state import StateConfig, StateStore
@@ -38,6 +39,8 @@ class Selection:
 class CrmOverrides:
     base_url: str | None = None
     rate_limit: int | None = None
+    max_attempts: int | None = None
+    timeouts: Mapping[str, float | None] = field(default_factory=dict)  # vars key -> flag
 
 
 @dataclass
@@ -94,6 +97,7 @@ class Session:
     store: StateStore
     client: CrmClient | None
     run_id: str
+    notices: list[str] = field(default_factory=list)
 
 
 @contextmanager
@@ -106,6 +110,8 @@ def open_session(
     session: requests.Session | None = None,
     run_id: str | None = None,
     concurrency: int | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    tracker: RunTracker | None = None,
 ) -> Iterator[Session]:
     """Everything a command needs, released in order when it ends. ``write`` creates the state
     tables, holds the lease and builds the CRM client; otherwise nothing is written."""
@@ -119,8 +125,12 @@ def open_session(
             warehouse.schema,
             base_url=invocation.overrides.base_url,
             rate_limit=invocation.overrides.rate_limit,
+            max_attempts=invocation.overrides.max_attempts,
+            timeouts=invocation.overrides.timeouts,
             concurrency=concurrency,
         )
+        if tracker is not None:
+            tracker.base_url, tracker.rate_limit = settings.base_url, settings.rate_limit
         columns = resolve_columns(specs, warehouse)
         store = state_store(warehouse, settings)
         if not write:
@@ -137,6 +147,7 @@ def open_session(
             state_database=store.config.database,
             state_schema=store.config.schema,
         )
+        notices = [f"warning: {w}" for w in getattr(tokens, "warnings", ())]
         store.ensure()
         lease = Lease(store, run_id, holder_description(command))
         lease.acquire()
@@ -148,8 +159,14 @@ def open_session(
                 RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
                 session=session,
                 max_attempts=settings.max_attempts,
+                timeouts=settings.timeouts,
+                clock=clock,
             )
-            yield Session(specs, columns, catalog, warehouse, settings, store, client, run_id)
+            if tracker is not None:
+                tracker.client = client
+            yield Session(
+                specs, columns, catalog, warehouse, settings, store, client, run_id, notices
+            )
         finally:
             store.on_flush = None
             lease.release()
@@ -165,39 +182,61 @@ def sync(
     clock: Callable[[], float] = time.monotonic,
     unmasked: bool = False,
 ) -> RunResult:
-    """Run ``dbt-rdcrm sync`` (or its dry run) end to end and write the run results.
+    """Run ``dbt-rdcrm sync`` (or its dry run) end to end and write the run results, whatever
+    ends the run.
 
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
-    emit = masking_emit(emit, unmasked=unmasked)
+    tracker = RunTracker(masking_emit(emit, unmasked=unmasked), command, options.dry_run)
+    try:
+        result = _sync(invocation, options, tracker, command, session, clock)
+    except (Exception, KeyboardInterrupt) as exc:  # the run's results are written whatever ends it
+        with suppress(OSError):
+            write_results(tracker.stopped(exc), invocation.paths.target_path)
+        error = tracker.error_for(exc)
+        if error is exc:
+            raise
+        raise error from exc
+    write_results(result, invocation.paths.target_path)
+    if result.abort is not None:
+        raise tracker.error_for(result.abort)
+    return result
+
+
+def _sync(
+    invocation: Invocation,
+    options: SyncOptions,
+    tracker: RunTracker,
+    command: str,
+    session: requests.Session | None,
+    clock: Callable[[], float],
+) -> RunResult:
     with open_session(
         invocation,
         command=command,
         write=not options.dry_run,
-        emit=emit,
+        emit=tracker,
         session=session,
         concurrency=options.concurrency,
+        clock=clock,
+        tracker=tracker,
     ) as s:
         options = replace(options, concurrency=s.settings.concurrency)
-        result = run_sync(
+        return run_sync(
             s.specs,
             s.columns,
             s.store,
             s.client,
             options,
-            emit=emit,
+            emit=tracker,
             command=command,
             base_url=s.settings.base_url,
             rate_limit=s.settings.rate_limit,
             invocation_id=s.catalog.invocation_id,
             clock=clock,
-            notices=_notices(s.specs),
+            notices=_notices(s.specs) + s.notices,
             run_id=s.run_id,
         )
-    write_results(result, invocation.paths.target_path)
-    if result.abort is not None:
-        raise result.abort
-    return result
 
 
 def _notices(specs: list[SyncSpec]) -> list[str]:

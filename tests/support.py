@@ -240,3 +240,43 @@ def copy_project(template: Project, destination: Path) -> Project:
         },
         template.pg_schema,
     )
+
+
+CI_CLIENT_ID, CI_CLIENT_SECRET = "emulator-client", "emulator-secret"
+
+
+def emulator_login(emulator, redirect: str = "http://127.0.0.1:8976/callback") -> dict:
+    """A user's one-time OAuth login against the emulator: consent page, form post, code
+    exchange; the token response."""
+    import re
+    from urllib.parse import parse_qs, urlencode, urlsplit
+
+    import requests
+
+    query = urlencode(
+        {
+            "response_type": "code",
+            "client_id": CI_CLIENT_ID,
+            "redirect_uri": redirect,
+            "state": "s1",
+        }
+    )
+    page = requests.get(f"{emulator.url}/oauth2/authorize?{query}", timeout=10).text
+    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
+    answer = requests.post(
+        f"{emulator.url}/oauth2/authorize", data=fields, allow_redirects=False, timeout=10
+    )
+    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
+    tokens = requests.post(
+        f"{emulator.url}/oauth2/token",
+        timeout=10,
+        data={
+            "grant_type": "authorization_code",
+            "client_id": CI_CLIENT_ID,
+            "client_secret": CI_CLIENT_SECRET,
+            "code": code,
+            "redirect_uri": redirect,
+        },
+    )
+    assert tokens.status_code == 200, tokens.text
+    return tokens.json()

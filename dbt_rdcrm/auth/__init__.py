@@ -1,6 +1,6 @@
 """CRM credentials: where the access token comes from and how it is kept fresh."""
 
-from dbt_rdcrm.auth.ci import resolve_token_provider
+from dbt_rdcrm.auth.credentials import resolve_token_provider
 from dbt_rdcrm.auth.provider import StaticTokenProvider, TokenProvider
 from dbt_rdcrm.auth.refreshing import LoginRevoked, RefreshingTokenProvider
 

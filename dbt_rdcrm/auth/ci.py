@@ -1,4 +1,4 @@
-"""Choosing the credentials of a run, and keeping CI's rotating refresh token alive.
+"""CI credentials from the environment, and keeping CI's rotating refresh token alive.
 
 RD Station rotates the refresh token on every refresh: the ``RDCRM_REFRESH_TOKEN`` a CI secret
 holds is dead after the first run that spends it. So each rotation is persisted where the next
@@ -19,18 +19,18 @@ from typing import Any
 import requests
 
 from dbt_rdcrm.auth.oauth import ClientCredentials, TokenSet, fingerprint
-from dbt_rdcrm.auth.provider import StaticTokenProvider, TokenProvider
 from dbt_rdcrm.auth.refreshing import RefreshingTokenProvider, StoreSlot, TokenSlot
 from dbt_rdcrm.auth.store import TokenStore
-from dbt_rdcrm.auth.urls import normalize_base_url, require_secure_url, token_url_for
-from dbt_rdcrm.auth.warehouse_slot import CredentialsUnreadable, WarehouseSlot, cipher_from_key
+from dbt_rdcrm.auth.urls import token_url_for
+from dbt_rdcrm.auth.warehouse_slot import (
+    MIN_KEY_LENGTH,
+    CredentialsUnreadable,
+    WarehouseSlot,
+    cipher_from_key,
+)
 from dbt_rdcrm.errors import AuthError
 from dbt_rdcrm.redaction import Secret
 
-NO_CREDENTIALS = (
-    "no RD Station CRM credentials: run `dbt-rdcrm auth login`, or set RDCRM_ACCESS_TOKEN "
-    "(or RDCRM_CLIENT_ID, RDCRM_CLIENT_SECRET and RDCRM_REFRESH_TOKEN in CI)"
-)
 NOT_PERSISTED = (
     "the rotated refresh token is kept in memory only and will be lost when this run ends, "
     "leaving RDCRM_REFRESH_TOKEN dead for the next run: set RDCRM_STATE_KEY (kept encrypted "
@@ -60,13 +60,20 @@ class EnvCredentials:
             value = get(name)
             return Secret(value) if value else None
 
+        def state_key(value: str | None) -> Secret | None:
+            # A key too short to use is refused before it is used for anything; it is not
+            # registered for masking, so the message saying so is not mangled.
+            if value is None:
+                return None
+            return Secret(value, register=len(value.encode()) >= MIN_KEY_LENGTH)
+
         token_file = get("RDCRM_TOKEN_FILE")
         return cls(
             client_id=get("RDCRM_CLIENT_ID"),
             client_secret=secret("RDCRM_CLIENT_SECRET"),
             refresh_token=secret("RDCRM_REFRESH_TOKEN"),
             access_token=secret("RDCRM_ACCESS_TOKEN"),
-            state_key=secret("RDCRM_STATE_KEY"),
+            state_key=state_key(get("RDCRM_STATE_KEY")),
             token_file=Path(token_file).expanduser() if token_file else None,
         )
 
@@ -101,6 +108,7 @@ class SeededSlot:
         self._inner = inner
         self._memory: TokenSet | None = None
         self.warnings: list[str] = []
+        self.unreadable: str | None = None  # why the stored chain could not be read, if so
 
     @property
     def race_rereads(self) -> int:
@@ -125,6 +133,7 @@ class SeededSlot:
             warning = f"{exc}; starting again from RDCRM_REFRESH_TOKEN"
             if warning not in self.warnings:
                 self.warnings.append(warning)
+            self.unreadable = exc.message_for_refused_seed()
             return None
         return stored if stored is not None and stored.lineage == self.lineage else None
 
@@ -135,45 +144,6 @@ class SeededSlot:
 
     def describe(self) -> str:
         return self._inner.describe() if self._inner else "memory (not persisted)"
-
-
-def resolve_token_provider(
-    base_url: str,
-    env: Mapping[str, str],
-    session: requests.Session,
-    *,
-    warehouse: Any = None,
-    state_database: str | None = None,
-    state_schema: str | None = None,
-    clock: Callable[[], float] = time.time,
-) -> TokenProvider:
-    """The credentials a sync uses, in this order:
-
-    1. ``RDCRM_ACCESS_TOKEN`` alone: that token, never renewed.
-    2. ``RDCRM_CLIENT_ID`` + ``RDCRM_CLIENT_SECRET`` + ``RDCRM_REFRESH_TOKEN``: CI; rotations
-       kept in ``RDCRM_TOKEN_FILE``, else in the warehouse if ``RDCRM_STATE_KEY`` is set, else
-       only in memory (with a warning). ``RDCRM_ACCESS_TOKEN``, if also set, is used first.
-    3. The login ``dbt-rdcrm auth login`` stored for ``base_url``.
-    """
-    base_url = normalize_base_url(base_url)
-    require_secure_url(base_url, "the CRM base URL")
-    creds = EnvCredentials.from_env(env)
-    if creds.refresh_token is not None:
-        return ci_provider(
-            base_url,
-            creds,
-            session,
-            warehouse=warehouse,
-            state_database=state_database,
-            state_schema=state_schema,
-            clock=clock,
-        )
-    if creds.access_token is not None:
-        return StaticTokenProvider(creds.access_token)
-    provider = stored_login_provider(base_url, env, session, clock=clock)
-    if provider is None:
-        raise AuthError(NO_CREDENTIALS)
-    return provider
 
 
 def ci_provider(
@@ -231,36 +201,4 @@ def ci_provider(
         initial_access_token=creds.access_token,
         clock=clock,
         warnings=tuple(warnings),
-    )
-
-
-def stored_login_provider(
-    base_url: str,
-    env: Mapping[str, str],
-    session: requests.Session,
-    *,
-    clock: Callable[[], float] = time.time,
-) -> RefreshingTokenProvider | None:
-    """The provider for the login stored for ``base_url``, or None if there is none."""
-    store = TokenStore.default(env)
-    login = store.get(base_url)
-    if login is None:
-        return None
-    creds = EnvCredentials.from_env(env)
-    client_id = login.client_id or creds.client_id
-    client_secret = login.client_secret or creds.client_secret
-    if not client_id or client_secret is None:
-        raise AuthError(
-            f"the login stored in {store.path} for {base_url} has no client id/secret: "
-            "run `dbt-rdcrm auth login` again"
-        )
-    require_secure_url(login.token_url, "the token endpoint")
-    return RefreshingTokenProvider(
-        base_url=base_url,
-        token_url=login.token_url,
-        client=ClientCredentials(client_id, client_secret),
-        slot=StoreSlot(store, base_url, login.token_url),
-        session=session,
-        source=f"login stored in {store.path}",
-        clock=clock,
     )

@@ -25,6 +25,7 @@ from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.urls import DEFAULT_BASE_URL, authorize_url_for, normalize_base_url
 from dbt_rdcrm.errors import RdcrmError, UsageError
 from dbt_rdcrm.redaction import Secret, redact
+from dbt_rdcrm.report.terminal import printable
 
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_OVERRIDES = ("RDCRM_ACCESS_TOKEN", "RDCRM_REFRESH_TOKEN")
@@ -39,12 +40,17 @@ base_url_option = click.option(
 
 
 def _say(text: str) -> None:
-    click.echo(redact(text))
+    click.echo(_lines(text))
 
 
 def _tell(text: str) -> None:
     """Messages of ``login --ci``, whose standard output carries only the token."""
-    click.echo(redact(text), err=True)
+    click.echo(_lines(text), err=True)
+
+
+def _lines(text: str) -> str:
+    """Our message, secrets masked and each line's control characters escaped."""
+    return "\n".join(printable(redact(line)) for line in str(text).split("\n"))
 
 
 def _clean_exit(command: F) -> F:
@@ -55,7 +61,7 @@ def _clean_exit(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except RdcrmError as exc:
-            click.echo(f"error: {redact(str(exc))}", err=True)
+            click.echo(f"error: {printable(redact(str(exc)))}", err=True)
             sys.exit(exc.exit_code)
 
     return wrapper  # type: ignore[return-value]

@@ -169,6 +169,9 @@ class RefreshingTokenProvider:
         except InvalidGrant:
             newer = None if after_race else self._newer_after_race(stored)
             if newer is None:
+                unreadable = getattr(self.slot, "unreadable", None)
+                if unreadable is not None:  # the live token is likely in the unreadable row
+                    raise AuthError(unreadable) from None
                 raise LoginRevoked(self.base_url, self.token_url) from None
             if self._usable(newer, rejected):
                 return newer

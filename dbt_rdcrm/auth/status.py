@@ -1,23 +1,20 @@
 """``auth status``: where the credentials come from, how long they last, and whether the CRM
-accepts them (one ``GET /users?page[size]=1``). Never shows a token."""
+accepts them (one ``GET /users?page[size]=1`` through the CRM client). Never shows a token."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from urllib.parse import urlencode
 
 import requests
 
-from dbt_rdcrm.auth.ci import (
-    NO_CREDENTIALS,
-    NOT_PERSISTED,
-    EnvCredentials,
-    ci_provider,
-    stored_login_provider,
-)
+from dbt_rdcrm.auth.ci import NOT_PERSISTED, EnvCredentials, ci_provider
+from dbt_rdcrm.auth.credentials import NO_CREDENTIALS, stored_login_provider
 from dbt_rdcrm.auth.oauth import REFRESH_TOKEN_IDLE_LIFETIME, TIMEOUT, TokenSet, fingerprint
 from dbt_rdcrm.auth.provider import StaticTokenProvider, TokenProvider
+from dbt_rdcrm.auth.refreshing import LoginRevoked
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.urls import normalize_base_url, require_secure_url
 from dbt_rdcrm.errors import AuthError
@@ -135,39 +132,34 @@ def _token_lines(report: StatusReport, tokens: TokenSet, now: float) -> None:
 def _check_crm(
     report: StatusReport, base_url: str, provider: TokenProvider, session: requests.Session
 ) -> str:
-    """One cheap authenticated call (refreshing once after a 401); the line to show."""
-    token = provider.access_token()
-    status = _get_users(session, base_url, token.reveal())
-    if status == 401:
-        token = provider.refresh_after_unauthorized(token)
-        status = _get_users(session, base_url, token.reveal())
-    if status is None:
-        report.reachable = False
-        return f"could not reach {base_url}"
-    if status == 401:
+    """One cheap authenticated call through the CRM client (which refreshes once after a
+    401, as in a sync); the line to show."""
+    from dbt_rdcrm.crm.client import CrmClient, CrmError, Timeouts
+    from dbt_rdcrm.crm.limiter import RateLimiter
+
+    client = CrmClient(
+        base_url,
+        provider,
+        RateLimiter(0),
+        session=session,
+        timeouts=Timeouts(*TIMEOUT, sum(TIMEOUT)),
+        max_attempts=1,
+    )
+    try:
+        client.request("GET", "/users?" + urlencode({"page[size]": "1"}))
+    except AuthError as exc:
+        if isinstance(exc, LoginRevoked) or "(401)" not in str(exc):
+            raise
         raise AuthError(
             f"the CRM at {base_url} refuses these credentials (401, {provider.describe()}). "
             "Run `dbt-rdcrm auth login` again."
-        )
-    if 200 <= status < 300:
-        return "credentials accepted"
-    report.reachable = False
-    return f"the CRM answered {status}"
-
-
-def _get_users(session: requests.Session, base_url: str, token: str) -> int | None:
-    try:
-        response = session.get(
-            f"{base_url}/users",
-            params={"page[size]": "1"},
-            headers={"Authorization": f"Bearer {token}", "Accept": "application/json"},
-            timeout=TIMEOUT,
-            verify=True,
-            allow_redirects=False,
-        )
-    except requests.RequestException:
-        return None
-    return response.status_code
+        ) from None
+    except CrmError as exc:
+        report.reachable = False
+        if exc.status:
+            return f"the CRM answered {exc.status}"
+        return f"could not reach {base_url}"
+    return "credentials accepted"
 
 
 def _utc(timestamp: float) -> str:

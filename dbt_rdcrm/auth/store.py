@@ -1,7 +1,8 @@
 """The token store: one JSON file, mode 0600, logins keyed by CRM base URL.
 
 The file is only ever replaced whole (temp file + fsync + rename), so a reader sees the old or
-the new content, never half of each. Writers hold an ``fcntl`` lock on a sibling ``.lock`` file
+the new content, never half of each. Writers hold a lock (:mod:`dbt_rdcrm.auth.filelock`: flock,
+msvcrt, or an ``O_EXCL`` lock file) on a sibling ``.lock`` file
 (the data file's inode changes on every rename, so it cannot carry the lock); the refreshing
 provider holds the same lock across "read refresh token, spend it, save the new one", which is
 what keeps two processes from spending the same refresh token.
@@ -9,7 +10,6 @@ what keeps two processes from spending the same refresh token.
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import tempfile
@@ -20,6 +20,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from dbt_rdcrm.auth.filelock import FileLock, LockTimeout
 from dbt_rdcrm.auth.oauth import TokenSet
 from dbt_rdcrm.auth.urls import normalize_base_url
 from dbt_rdcrm.errors import AuthError
@@ -78,7 +79,7 @@ class TokenStore:
         self._lock_path = self.path.with_name(self.path.name + ".lock")
         self._mutex = threading.RLock()
         self._depth = 0
-        self._lock_fd: int | None = None
+        self._file_lock: FileLock | None = None
 
     @classmethod
     def default(cls, env: Mapping[str, str]) -> TokenStore:
@@ -90,22 +91,23 @@ class TokenStore:
         with self._mutex:
             if self._depth == 0:
                 self._ensure_dir()
-                fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+                file_lock = FileLock(self._lock_path)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
-                except OSError:
-                    os.close(fd)
-                    raise
-                self._lock_fd = fd
+                    file_lock.acquire()
+                except LockTimeout:
+                    raise AuthError(
+                        f"the token store {self.path} stayed locked by another dbt-rdcrm "
+                        f"process for {file_lock.timeout:.0f}s: let it finish, then try again"
+                    ) from None
+                self._file_lock = file_lock
             self._depth += 1
             try:
                 yield
             finally:
                 self._depth -= 1
-                if self._depth == 0 and self._lock_fd is not None:
-                    fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                    os.close(self._lock_fd)
-                    self._lock_fd = None
+                if self._depth == 0 and self._file_lock is not None:
+                    self._file_lock.release()
+                    self._file_lock = None
 
     def get(self, base_url: str) -> StoredLogin | None:
         entry = self._read().get(normalize_base_url(base_url))
@@ -155,6 +157,8 @@ class TokenStore:
             return {}
         except OSError as exc:
             raise self._unreadable(exc.strerror or type(exc).__name__) from None
+        except UnicodeDecodeError:
+            raise self._unreadable("not text: binary data") from None
         self._tighten_permissions()
         try:
             data = json.loads(raw)
@@ -178,7 +182,8 @@ class TokenStore:
         content = json.dumps({"version": FORMAT_VERSION, "logins": logins}, indent=2)
         fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
         try:
-            os.fchmod(fd, 0o600)
+            if hasattr(os, "fchmod"):  # not on Windows, where mkstemp's file is private
+                os.fchmod(fd, 0o600)
             with os.fdopen(fd, "w", encoding="utf-8") as handle:
                 handle.write(content + "\n")
                 handle.flush()
@@ -193,6 +198,8 @@ class TokenStore:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def _fsync_dir(self) -> None:
+        if os.name == "nt":  # directories cannot be opened there; the rename is durable
+            return
         fd = os.open(self.path.parent, os.O_RDONLY)
         try:
             os.fsync(fd)

@@ -12,16 +12,15 @@ import base64
 import datetime as dt
 import json
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
-
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, Any
 
 from dbt_rdcrm.auth.oauth import TokenSet
 from dbt_rdcrm.dbt.warehouse import WarehouseError
 from dbt_rdcrm.errors import AuthError
 from dbt_rdcrm.redaction import Secret, redact
+
+if TYPE_CHECKING:  # cryptography is the optional extra dbt-rdcrm[ci], imported when used
+    from cryptography.fernet import Fernet
 
 TABLE = "rdcrm_credentials"
 MIN_KEY_LENGTH = 32
@@ -38,6 +37,15 @@ class CredentialsUnreadable(AuthError):
         )
         self.table = table
 
+    def message_for_refused_seed(self) -> str:
+        """When RDCRM_REFRESH_TOKEN was spent by earlier runs, the stored row is the live login."""
+        return (
+            f"the stored credentials in {self.table} do not decrypt with this key "
+            "(RDCRM_STATE_KEY), and RDCRM_REFRESH_TOKEN was already spent by an earlier run: "
+            "set RDCRM_STATE_KEY back to the key the earlier runs used, or put a new refresh "
+            "token in RDCRM_REFRESH_TOKEN (`dbt-rdcrm auth login --ci`)"
+        )
+
 
 def cipher_from_key(state_key: Secret) -> Fernet:
     """Derive the Fernet key from ``RDCRM_STATE_KEY`` (any string of at least 32 characters)."""
@@ -47,6 +55,15 @@ def cipher_from_key(state_key: Secret) -> Fernet:
             f"RDCRM_STATE_KEY is too short ({len(raw)} characters, at least {MIN_KEY_LENGTH}): "
             "generate one with `openssl rand -base64 32`"
         )
+    try:
+        from cryptography.fernet import Fernet
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+    except ImportError:
+        raise AuthError(
+            "RDCRM_STATE_KEY keeps CI credentials encrypted in the warehouse, which needs the "
+            "cryptography package: pip install 'dbt-rdcrm[ci]' (or set RDCRM_TOKEN_FILE instead)"
+        ) from None
     derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_KDF_INFO).derive(raw)
     return Fernet(base64.urlsafe_b64encode(derived))
 
@@ -92,14 +109,19 @@ class WarehouseSlot:
             ) from None
         if not rows:
             return None
+        from cryptography.fernet import InvalidToken
+
         try:
             plain = self._cipher.decrypt(str(rows[0][0]).encode())
-        except InvalidToken:
+            data = json.loads(plain)
+        except (InvalidToken, ValueError):
             raise CredentialsUnreadable(self.table) from None
-        data = json.loads(plain)
-        if data.get("crm_scope") != self._base_url:
+        if not isinstance(data, dict) or data.get("crm_scope") != self._base_url:
             raise CredentialsUnreadable(self.table)
-        return TokenSet.from_json(data["tokens"])
+        try:
+            return TokenSet.from_json(data["tokens"])
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise CredentialsUnreadable(self.table) from None
 
     def save(self, tokens: TokenSet) -> None:
         plain = json.dumps({"crm_scope": self._base_url, "tokens": tokens.to_json()})

@@ -1,6 +1,7 @@
 """Warehouse column types, sorted into families, and which families each CRM field takes.
 
-Deliberately conservative: a type is only flagged when every non-null value of it would be
+The families follow the value rule of :mod:`dbt_rdcrm.config.values` (lists only for list
+fields, structs nowhere). Deliberately conservative: a type is only flagged when every non-null value of it would be
 rejected or sent as nonsense. Semi-structured (JSON, VARIANT) and unrecognised types are never
 flagged, since their values may be anything.
 """
@@ -79,8 +80,8 @@ _NUMERIC = frozenset({Family.INTEGER, Family.DECIMAL, Family.FLOAT})
 # The families each kind of field takes. Anything else (except JSON/UNKNOWN) is a mismatch.
 ACCEPTED: dict[Kind, frozenset[Family]] = {
     Kind.TEXT: _ANY_SCALAR,
-    Kind.EMAIL: _TEXTUAL,
-    Kind.PHONE: frozenset({Family.TEXT, Family.INTEGER, Family.DECIMAL}),
+    Kind.EMAIL: frozenset({Family.TEXT, Family.ARRAY}),  # a list: one e-mail per item
+    Kind.PHONE: frozenset({Family.TEXT, Family.INTEGER, Family.DECIMAL, Family.ARRAY}),
     Kind.ID: _TEXTUAL,
     Kind.IDS: frozenset({Family.TEXT, Family.ARRAY}),
     Kind.DATE: frozenset({Family.DATE, Family.TIMESTAMP, Family.TEXT}),

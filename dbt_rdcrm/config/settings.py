@@ -11,7 +11,14 @@ from pathlib import Path
 import yaml
 
 from dbt_rdcrm.auth.urls import DEFAULT_BASE_URL
-from dbt_rdcrm.crm.client import check_base_url
+from dbt_rdcrm.crm.client import (
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_ATTEMPTS,
+    DEFAULT_READ_TIMEOUT,
+    DEFAULT_REQUEST_BUDGET,
+    Timeouts,
+    check_base_url,
+)
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 
 VAR_KEYS = (
@@ -24,12 +31,20 @@ VAR_KEYS = (
     "id_map_table",
     "sync_log_table",
     "lease_table",
+    "connect_timeout",
+    "read_timeout",
+    "request_timeout",
 )
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 SECRET_VAR_KEYS = ("access_token", "refresh_token", "client_secret", "token")
 DEFAULT_RATE_LIMIT = 120
-DEFAULT_MAX_ATTEMPTS = 5
 DEFAULT_CONCURRENCY = 4  # writes in flight: enough to reach 120/min at 1.5 s a request
+# (vars key, environment variable, default): seconds, each a positive number
+TIMEOUT_SETTINGS = (
+    ("connect_timeout", "RDCRM_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
+    ("read_timeout", "RDCRM_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
+    ("request_timeout", "RDCRM_REQUEST_TIMEOUT", DEFAULT_REQUEST_BUDGET),
+)
 
 
 @dataclass(frozen=True)
@@ -51,6 +66,7 @@ class Settings:
     lease_table: str = "rdcrm_lease"
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
+    timeouts: Timeouts = Timeouts()
 
 
 def _read_project_file(project_dir: Path) -> dict:
@@ -97,8 +113,13 @@ def resolve_settings(
     base_url: str | None = None,
     rate_limit: int | None = None,
     concurrency: int | None = None,
+    max_attempts: int | None = None,
+    timeouts: Mapping[str, float | None] | None = None,
 ) -> Settings:
-    """Flags win over RDCRM_* environment variables, which win over ``vars.rdcrm``."""
+    """Flags win over RDCRM_* environment variables, which win over ``vars.rdcrm``.
+
+    ``timeouts`` holds the timeout flags by vars key (``connect_timeout``, ...; None = unset).
+    """
     raw = project_vars.get("rdcrm") if isinstance(project_vars, Mapping) else None
     raw = raw if raw is not None else {}
     problems: list[Problem] = []
@@ -128,7 +149,9 @@ def resolve_settings(
         problems,
     )
     attempts = _whole_number(
-        env.get("RDCRM_MAX_ATTEMPTS") or raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
+        (str(max_attempts) if max_attempts is not None else None)
+        or env.get("RDCRM_MAX_ATTEMPTS")
+        or raw.get("max_attempts", DEFAULT_MAX_ATTEMPTS),
         "max_attempts",
         "a whole number of tries per request, at least 1",
         1,
@@ -154,6 +177,11 @@ def resolve_settings(
             problems.append(Problem(f"vars.rdcrm.{key}", why))
             value = default
         names[key] = value
+    seconds = {}
+    for key, variable, default in TIMEOUT_SETTINGS:
+        flag = (timeouts or {}).get(key)
+        chosen = flag if flag is not None else env.get(variable) or raw.get(key, default)
+        seconds[key] = _seconds(chosen, key, variable, problems) or default
     database = raw.get("state_database")
     if database is not None and check_identifier(database) is not None:
         problems.append(Problem("vars.rdcrm.state_database", check_identifier(database)))
@@ -164,6 +192,9 @@ def resolve_settings(
         rate_limit=limit if limit is not None else DEFAULT_RATE_LIMIT,
         max_attempts=attempts if attempts is not None else DEFAULT_MAX_ATTEMPTS,
         concurrency=workers if workers is not None else DEFAULT_CONCURRENCY,
+        timeouts=Timeouts(
+            seconds["connect_timeout"], seconds["read_timeout"], seconds["request_timeout"]
+        ),
         state_database=str(database) if database else None,
         state_schema=names["state_schema"],
         id_map_table=names["id_map_table"],
@@ -194,5 +225,22 @@ def _whole_number(
         number = None
     if number is None or number < least:
         problems.append(Problem(f"vars.rdcrm.{key}", f"got {value!r}, expected {expected}"))
+        return None
+    return number
+
+
+def _seconds(value: object, key: str, variable: str, problems: list[Problem]) -> float | None:
+    try:
+        number = float(str(value))
+    except ValueError:
+        number = None
+    if number is None or not 0 < number <= 86400:
+        problems.append(
+            Problem(
+                f"vars.rdcrm.{key}",
+                f"got {value!r} (from --{key.replace('_', '-')}, {variable} or vars), "
+                "expected a number of seconds above 0",
+            )
+        )
         return None
     return number

@@ -10,9 +10,7 @@ import hashlib
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-
-import jinja2
-import jinja2.meta
+from functools import cached_property
 
 from dbt_rdcrm.config.fields import (
     FIELDS,
@@ -25,6 +23,8 @@ from dbt_rdcrm.config.fields import (
     field_def,
     is_custom,
 )
+from dbt_rdcrm.config.templates import Template, TemplateInvalid, compile_template, is_template
+from dbt_rdcrm.config.values import RowRejected, convert
 from dbt_rdcrm.errors import Problem
 
 TOP_LEVEL_KEYS = (
@@ -40,28 +40,6 @@ TOP_LEVEL_KEYS = (
     "values",
 )
 LINK_KEYS = ("column", "model")
-# dbt renders `{{ }}` in YAML itself before the manifest is written, so templates use `[[ ]]`
-# (and `[% %]` for blocks). A `{{ }}` template protected by `{% raw %}` arrives intact and works too.
-BRACKET_ENV = jinja2.Environment(
-    undefined=jinja2.StrictUndefined,
-    autoescape=False,
-    variable_start_string="[[",
-    variable_end_string="]]",
-    block_start_string="[%",
-    block_end_string="%]",
-    comment_start_string="[#",
-    comment_end_string="#]",
-)
-CURLY_ENV = jinja2.Environment(undefined=jinja2.StrictUndefined, autoescape=False)
-
-
-def template_env(text: str) -> jinja2.Environment | None:
-    """The template syntax ``text`` uses, or None when it is a plain constant."""
-    if "[[" in text or "[%" in text:
-        return BRACKET_ENV
-    if "{{" in text or "{%" in text:
-        return CURLY_ENV
-    return None
 
 
 @dataclass(frozen=True)
@@ -91,17 +69,22 @@ class Source:
     constant: object = None
     template: str | None = None
     link: Link | None = None
+    compiled: Template | None = field(default=None, compare=False, repr=False)
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         if self.column is not None:
             return (self.column,)
         if self.link is not None:
             return self.link.columns
         if self.template is not None:
-            parsed = template_env(self.template).parse(self.template)
-            return tuple(sorted(jinja2.meta.find_undeclared_variables(parsed)))
+            return self.renderer.columns
         return ()
+
+    @cached_property
+    def renderer(self) -> Template:
+        """The compiled template (compiled here when the source was built without it)."""
+        return self.compiled or compile_template(self.template or "")
 
     def describe(self) -> dict:
         if self.column is not None:
@@ -154,7 +137,7 @@ class SyncSpec:
     def links(self) -> tuple[Source, ...]:
         return tuple(s for s in self.sources if s.link is not None)
 
-    @property
+    @cached_property
     def columns(self) -> tuple[str, ...]:
         """Every column the sync reads: the key first, then each source's columns, no repeats."""
         seen: dict[str, None] = dict.fromkeys(self.key)
@@ -162,7 +145,7 @@ class SyncSpec:
             seen.update(dict.fromkeys(source.columns))
         return tuple(seen)
 
-    @property
+    @cached_property
     def fingerprint(self) -> str:
         """Changes whenever the way rows become payloads changes (so every row is resent)."""
         described = [[self.mode.value]] + [[s.field, s.describe()] for s in self.sources]
@@ -190,6 +173,14 @@ def parse_sync(
 ) -> tuple[SyncSpec | None, list[Problem]]:
     """Validate one ``meta.rdcrm`` block; return the spec, or None and every problem found."""
     problems: list[Problem] = []
+    if raw is None:
+        return None, [
+            Problem(
+                path,
+                "is empty: declare the sync (a mapping with keys "
+                f"{_allowed(TOP_LEVEL_KEYS)}) or remove `rdcrm:`",
+            )
+        ]
     if not isinstance(raw, Mapping):
         return None, [
             Problem(
@@ -367,17 +358,14 @@ def _parse_sources(mode: Mode, raw: Mapping, path: str, problems: list[Problem])
 def _value_source(
     field_name: str, definition: FieldDef, value: object, where: str, problems: list[Problem]
 ) -> Source | None:
-    env = template_env(value) if isinstance(value, str) else None
-    if env is not None:
+    if is_template(value):
         try:
-            env.parse(value)
-        except jinja2.TemplateSyntaxError as exc:
-            problems.append(Problem(where, f"invalid template: {exc.message} (line {exc.lineno})"))
+            compiled = compile_template(value)
+        except TemplateInvalid as exc:
+            problems.append(Problem(where, str(exc)))
             return None
-        return Source(field_name, definition, where, template=value)
+        return Source(field_name, definition, where, template=value, compiled=compiled)
     if value is None or isinstance(value, (str, int, float, bool, list)):
-        from dbt_rdcrm.sync.mapper import RowRejected, convert  # local: mapper imports this module
-
         try:
             convert(definition, value)
         except RowRejected as exc:

@@ -35,8 +35,10 @@ def load_manifest(path: Path) -> dict:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"cannot read dbt manifest {path}: {exc}") from None
+    if not isinstance(data, dict) or not isinstance(data.get("metadata", {}), dict):
+        raise UsageError(f"invalid dbt manifest {path}: expected a JSON object with metadata")
     version = str(data.get("metadata", {}).get("dbt_schema_version", ""))
     number = version.rstrip("/").rsplit("/v", 1)[-1].removesuffix(".json")
     if not number.isdigit() or int(number) not in SUPPORTED_SCHEMA_VERSIONS:
@@ -44,14 +46,97 @@ def load_manifest(path: Path) -> dict:
             f"unsupported manifest schema {version or '(none)'} in {path}: "
             "dbt-rdcrm reads manifests of dbt 1.8 to 1.11 (schema v10-v12)"
         )
+    broken = shape_problem(data)
+    if broken:
+        raise UsageError(
+            f"invalid dbt manifest {path}: {broken}: run `dbt parse` (or `dbt build`) again"
+        )
     return data
 
 
-def _rdcrm_block(node: dict) -> object | None:
+_TEXT, _OPTIONAL_TEXT = (str,), (str, type(None))
+# What this module reads of a node, and the types it needs (absent keys are fine unless listed
+# in _REQUIRED).
+_NODE_FIELDS = {
+    "name": _TEXT,
+    "schema": _TEXT,
+    "resource_type": _TEXT,
+    "database": _OPTIONAL_TEXT,
+    "alias": _OPTIONAL_TEXT,
+    "relation_name": _OPTIONAL_TEXT,
+    "original_file_path": _OPTIONAL_TEXT,
+    "config": (dict, type(None)),
+    "meta": (dict, type(None)),
+    "tags": (list, type(None)),
+    "fqn": (list, type(None)),
+    "columns": (dict, type(None)),
+    "constraints": (list, type(None)),
+}
+_REQUIRED = ("name", "schema", "resource_type")
+_TEST_FIELDS = {
+    "test_metadata": (dict, type(None)),
+    "attached_node": _OPTIONAL_TEXT,
+    "column_name": _OPTIONAL_TEXT,
+}
+
+
+def _dicts(value: object) -> bool:
+    """None or a list of objects."""
+    return value is None or (isinstance(value, list) and all(isinstance(v, dict) for v in value))
+
+
+def shape_problem(data: dict) -> str | None:
+    """Where the manifest is not shaped as dbt writes it (as far as this tool reads it)."""
+    nodes = data.get("nodes", {})
+    if not isinstance(nodes, dict):
+        return f"'nodes' is {type(nodes).__name__}, expected an object"
+    disabled = data.get("disabled") or {}
+    if not isinstance(disabled, dict) or not all(isinstance(v, list) for v in disabled.values()):
+        return "'disabled' is not an object of lists"
+    entries = [(f"nodes[{uid!r}]", node) for uid, node in nodes.items()]
+    entries += [
+        (f"disabled[{uid!r}][{n}]", node)
+        for uid, versions in disabled.items()
+        for n, node in enumerate(versions)
+    ]
+    for where, node in entries:
+        if not isinstance(node, dict):
+            return f"{where} is {type(node).__name__}, expected an object"
+        kind = node.get("resource_type")
+        fields = {**_NODE_FIELDS, **_TEST_FIELDS} if kind == "test" else _NODE_FIELDS
+        for key, types in fields.items():
+            if key not in node:
+                if key in _REQUIRED and kind == "model":
+                    return f"{where} has no {key!r}"
+                continue
+            if not isinstance(node[key], types):
+                return f"{where}.{key} is {type(node[key]).__name__}"
+        for name, column in (node.get("columns") or {}).items():
+            if not isinstance(column, dict) or not _dicts(column.get("constraints")):
+                return f"{where}.columns[{name!r}] is not an object with a list of constraints"
+        if not _dicts(node.get("constraints")):
+            return f"{where}.constraints is not a list of objects"
+        kwargs = (node.get("test_metadata") or {}).get("kwargs")
+        if not isinstance(kwargs or {}, dict):
+            return f"{where}.test_metadata.kwargs is {type(kwargs).__name__}"
+        config_meta = (node.get("config") or {}).get("meta")
+        if not isinstance(config_meta or {}, dict):
+            return f"{where}.config.meta is {type(config_meta).__name__}"
+        if not all(
+            isinstance(item, str) for item in [*(node.get("tags") or ()), *(node.get("fqn") or ())]
+        ):
+            return f"{where}: tags and fqn must be lists of strings"
+    return None
+
+
+ABSENT = object()  # a node without an rdcrm block (``rdcrm:`` left empty is None, an error)
+
+
+def _rdcrm_block(node: dict) -> object:
     config_meta = (node.get("config") or {}).get("meta") or {}
     if "rdcrm" in config_meta:
         return config_meta["rdcrm"]
-    return (node.get("meta") or {}).get("rdcrm")
+    return (node.get("meta") or {}).get("rdcrm", ABSENT)
 
 
 def _column_tests(data: dict) -> dict[str, dict[str, set[str]]]:
@@ -87,7 +172,7 @@ def read_catalog(data: dict) -> tuple[Catalog, list[Problem]]:
         if node.get("resource_type") != "model":
             continue
         raw = _rdcrm_block(node)
-        if raw is None:
+        if raw is ABSENT:
             continue
         name = node["name"]
         declared.add(name)
@@ -119,7 +204,7 @@ def read_catalog(data: dict) -> tuple[Catalog, list[Problem]]:
             specs.append(spec)
     for versions in (data.get("disabled") or {}).values():
         for node in versions:
-            if node.get("resource_type") == "model" and _rdcrm_block(node) is not None:
+            if node.get("resource_type") == "model" and _rdcrm_block(node) is not ABSENT:
                 unreadable.setdefault(node["name"], f"model {node['name']} is disabled in dbt")
     problems += check_links(specs, invalid=declared - {s.model for s in specs})
     invocation_id = data.get("metadata", {}).get("invocation_id")

@@ -375,12 +375,15 @@ class Warehouse:
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
-        """Turn dbt's exceptions (which wrap the database driver's) into WarehouseError."""
+        """Turn dbt's exceptions (which wrap the database driver's), and the driver's own that
+        some adapters let through (DuckDB's lock error), into WarehouseError."""
         from dbt_common.exceptions import DbtBaseException
 
         try:
             yield
-        except DbtBaseException as exc:
+        except Exception as exc:
+            if not isinstance(exc, DbtBaseException) and not _is_driver_error(exc):
+                raise
             self._end_aborted_transaction()
             raise WarehouseError(f"{self._where}: {action} failed: {_one_line(exc)}") from exc
 
@@ -406,3 +409,9 @@ def _one_line(exc: BaseException) -> str:
     if not isinstance(message, str):
         message = str(exc)
     return " ".join(message.split())
+
+
+def _is_driver_error(exc: BaseException) -> bool:
+    """A DB-API driver error (PEP 249: every driver's errors derive from its ``Error``, and
+    database-side ones from ``DatabaseError``)."""
+    return any(cls.__name__ == "DatabaseError" for cls in type(exc).__mro__)

@@ -8,7 +8,6 @@ from typing import IO
 
 from rich import box
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -31,6 +30,7 @@ from dbt_rdcrm.report.events import (
     RunStarted,
 )
 from dbt_rdcrm.report.results import ModelResult, Outcome, RunResult, eta_seconds
+from dbt_rdcrm.report.terminal import shown
 
 FAILURES_SHOWN = 10
 SUMMARY_OUTCOMES = (
@@ -99,8 +99,8 @@ def summary_table(result: RunResult, plain: bool) -> Table:
         table.add_column("time", justify="right", footer=_duration(result.elapsed))
     for m in result.models:
         table.add_row(
-            m.model,
-            m.mode,
+            shown(m.model),
+            shown(m.mode),
             m.status,
             str(m.rows_read),
             *(str(m.counts.get(o, 0)) for o in SUMMARY_OUTCOMES),
@@ -121,15 +121,15 @@ def failure_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
         for issue in m.issues:
             status = f" [HTTP {issue.http_status}]" if issue.http_status else ""
             lines.append(f"{m.model} {issue.label}: {issue.outcome.value}{status}: {issue.reason}")
-    shown = [redact(line) for line in lines[:limit]]
+    kept = [redact(line) for line in lines[:limit]]
     hidden = (
         sum(m.issue_total for m in result.models)
         + sum(1 for m in result.models if m.error)
-        - len(shown)
+        - len(kept)
     )
     if hidden > 0:
-        shown.append(f"... and {hidden} more (see target/rdcrm_run_results.json)")
-    return shown
+        kept.append(f"... and {hidden} more (see target/rdcrm_run_results.json)")
+    return kept
 
 
 def reason_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
@@ -209,7 +209,7 @@ class HumanReporter:
                 f"{self.position} of {self.total_models} START {event.model} ({event.mode}): "
                 f"{event.to_process} row(s) to process, {event.unchanged} unchanged"
             )
-            self._print(escape(line))
+            self._print(shown(line))
             if self.progress is not None:
                 self.tasks[event.model] = self.progress.add_task(
                     event.model, total=event.to_process, rate="", eta=""
@@ -225,7 +225,7 @@ class HumanReporter:
                 self._update_pace(task_id, waiting=event.seconds)
         elif isinstance(event, Notice):
             prefix = f"{event.model}: " if event.model else ""
-            self._print("[yellow]warning[/yellow] " + escape(redact(prefix + event.message)))
+            self._print("[yellow]warning[/yellow] " + shown(prefix + event.message))
         elif isinstance(event, ModelFinished):
             self._model_done(event.result)
         elif isinstance(event, RunFinished):
@@ -269,7 +269,7 @@ class HumanReporter:
             f"{self.position} of {self.total_models} {word} {m.model}: {counts or 'no rows'}"
             f" ({cost})"
         )
-        self._print(escape(line))
+        self._print(shown(line))
 
     def _run_done(self, result: RunResult) -> None:
         if self.progress is not None:
@@ -278,17 +278,17 @@ class HumanReporter:
         self.console.print()
         self.console.print(summary_table(result, self.plain))
         if result.dry_run:
-            self.console.print(escape(eta_line(result)))
+            self.console.print(shown(eta_line(result)))
         for notice in result.notices:
-            self.console.print(escape(redact(notice)))
+            self.console.print(shown(notice))
         for line in skipped_lines(result):
-            self.console.print(escape(line), soft_wrap=True)
+            self.console.print(shown(line), soft_wrap=True)
         failures = reason_lines(result) if result.dry_run else failure_lines(result)
         if failures:
             verb = "would not go" if result.dry_run else "did not go"
             self.console.print(f"\nRows that {verb} through:")
             for line in failures:
-                self.console.print("  " + escape(line), soft_wrap=True)
+                self.console.print("  " + shown(line), soft_wrap=True)
         samples = sample_lines(result)
         if samples:
             how = (
@@ -296,7 +296,7 @@ class HumanReporter:
             )
             self.console.print(f"\nPayloads ({how}):")
             for line in samples:
-                self.console.print("  " + escape(line), soft_wrap=True)
+                self.console.print("  " + shown(line), soft_wrap=True)
 
 
 class JsonReporter:

@@ -149,10 +149,11 @@ class RunResult:
     notices: list[str] = field(default_factory=list)
     samples_masked: bool = True  # plan --show payloads have personal data masked
     abort: Exception | None = None  # the error that ended the run early (credentials refused)
+    error: dict | None = None  # {type, message, writes_sent} when an error stopped the run
 
     @property
     def success(self) -> bool:
-        return all(m.status == "success" for m in self.models)
+        return self.error is None and all(m.status == "success" for m in self.models)
 
     @property
     def exit_code(self) -> int:
@@ -175,6 +176,7 @@ class RunResult:
             "notices": [redact(n) for n in self.notices],
             "samples_masked": self.samples_masked,
             "models": [m.to_dict(self.rate_limit if self.dry_run else None) for m in self.models],
+            **({"error": self.error} if self.error is not None else {}),
         }
 
     def _eta(self, requests: int) -> float | None:

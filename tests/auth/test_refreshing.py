@@ -8,7 +8,7 @@ import pytest
 import requests
 
 from dbt_rdcrm.auth import oauth
-from dbt_rdcrm.auth.ci import stored_login_provider
+from dbt_rdcrm.auth.credentials import stored_login_provider
 from dbt_rdcrm.auth.refreshing import LoginRevoked, RefreshingTokenProvider, StoreSlot
 from dbt_rdcrm.auth.urls import token_url_for
 from dbt_rdcrm.errors import AuthError

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from dbt_rdcrm.auth import StaticTokenProvider, resolve_token_provider
-from dbt_rdcrm.auth.ci import NO_CREDENTIALS, NOT_PERSISTED
+from dbt_rdcrm.auth.ci import NOT_PERSISTED
+from dbt_rdcrm.auth.credentials import NO_CREDENTIALS
 from dbt_rdcrm.auth.refreshing import LoginRevoked, RefreshingTokenProvider
 from dbt_rdcrm.auth.store import TokenStore
 from dbt_rdcrm.auth.warehouse_slot import cipher_from_key

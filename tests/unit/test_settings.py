@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from dbt_rdcrm.config.settings import resolve_paths, resolve_settings
+from dbt_rdcrm.crm.client import Timeouts
 from dbt_rdcrm.errors import ConfigError, UsageError
 
 LOCAL = "http://127.0.0.1:8765/crm/v2"
@@ -37,8 +38,9 @@ def test_vars_problems_are_reported_together_with_their_paths():
     assert [str(p) for p in caught.value.problems] == [
         "vars.rdcrm.access_token: secrets must not live in dbt_project.yml: use the environment "
         "(RDCRM_ACCESS_TOKEN, ...) or `dbt-rdcrm auth login`",
-        "vars.rdcrm.ratelimit: unknown key, expected one of base_url, rate_limit, max_attempts, concurrency, "
-        "state_schema, state_database, id_map_table, sync_log_table, lease_table",
+        "vars.rdcrm.ratelimit: unknown key, expected one of base_url, rate_limit, max_attempts, "
+        "concurrency, state_schema, state_database, id_map_table, sync_log_table, lease_table, "
+        "connect_timeout, read_timeout, request_timeout",
         "vars.rdcrm.rate_limit: got -1, expected a whole number of requests per minute "
         "(0 = no limit)",
     ]
@@ -87,3 +89,30 @@ def test_project_dir_comes_from_the_environment(tmp_path):
 def test_a_directory_without_dbt_project_is_a_usage_error(tmp_path):
     with pytest.raises(UsageError, match="no dbt_project.yml in"):
         resolve_paths(str(tmp_path), None, None, None, {})
+
+
+def test_timeouts_and_attempts_come_from_flags_environment_or_vars():
+    settings = resolve_settings({}, {}, "s")
+    assert settings.timeouts == Timeouts(10.0, 30.0, 120.0)
+    project_vars = {"rdcrm": {"connect_timeout": 3, "read_timeout": 4, "max_attempts": 2}}
+    env = {"RDCRM_READ_TIMEOUT": "5.5", "RDCRM_REQUEST_TIMEOUT": "20"}
+    settings = resolve_settings(
+        project_vars, env, "s", max_attempts=7, timeouts={"connect_timeout": 1.0}
+    )
+    assert settings.timeouts == Timeouts(1.0, 5.5, 20.0)
+    assert settings.max_attempts == 7
+
+
+def test_a_bad_timeout_names_where_it_may_come_from():
+    with pytest.raises(
+        ConfigError, match="vars.rdcrm.read_timeout: got 'soon'.*RDCRM_READ_TIMEOUT"
+    ):
+        resolve_settings({}, {"RDCRM_READ_TIMEOUT": "soon"}, "s")
+
+
+def test_the_base_url_is_normalised_once_for_tokens_and_state():
+    from dbt_rdcrm.auth.urls import normalize_base_url
+
+    settings = resolve_settings({}, {"RDCRM_BASE_URL": "HTTPS://API.rd.services/crm/v2/"}, "s")
+    assert settings.base_url == "https://api.rd.services/crm/v2"
+    assert normalize_base_url("https://API.rd.services/crm/v2") == settings.base_url
