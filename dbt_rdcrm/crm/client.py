@@ -321,10 +321,11 @@ class CrmClient:
         finally:
             with self._count_lock:  # the engine's pool sends from several threads
                 self.requests_sent += 1
-            self.requests_sent += 1
-            self.answer_wait += self._clock() - started
-            if method in ("POST", "PUT") and (status == 0 or 200 <= status < 300 or status >= 500):
-                self.maybe_written += 1
+                self.answer_wait += self._clock() - started
+                if method in ("POST", "PUT") and (
+                    status == 0 or 200 <= status < 300 or status >= 500
+                ):
+                    self.maybe_written += 1
             if self.on_request is not None:
                 self.on_request(method, path.split("?", 1)[0], status)
 

@@ -127,7 +127,7 @@ class Store:
 
     def delete(self, resource: str, record_id: str) -> bool:
         """Remove a record as if deleted in the CRM's interface (v2 has no DELETE route)."""
-        with self._lock:
+        with self.lock:
             record = self._records[resource].pop(record_id, None)
             if record is not None and resource == "organizations":
                 self._org_names.pop(str(record.get("name", "")).casefold(), None)
