@@ -25,6 +25,7 @@ from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
 from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.lease import Lease, holder_description
+from dbt_rdcrm.sync.listing import cost_notice
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 
@@ -183,7 +184,8 @@ def sync(
             rate_limit=s.settings.rate_limit,
             invocation_id=s.catalog.invocation_id,
             clock=clock,
-            notices=_notices(s.specs),
+            notices=_notices(s.specs)
+            + (cost_notice(s.specs, s.store.ids_per_type()) if options.dry_run else []),
             run_id=s.run_id,
         )
     write_results(result, invocation.paths.target_path)

@@ -6,7 +6,9 @@
     status:(won,lost)     in
     -status:lost          not
     rating:>3  <3  >=3  <=3
-                          numbers compare numerically; dates and timestamps as strings
+                          numbers compare numerically; dates as strings
+    created_at:>="2026-11-27 21:40:00"
+                          date-times as times, to the second
     @cpf:123              custom field by slug
     a:1 b:2               space = AND
 
@@ -57,6 +59,8 @@ _VIRTUAL = {
     ("deals", "contact_id"): ("contact_ids", None),
 }
 _TERM = re.compile(r"(-?)(@?[A-Za-z_][A-Za-z0-9_]*):")
+_DATETIME = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}")  # how RDQL writes date-times
+_STORED_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z")
 _OPERATORS = ((">=", "ge"), ("<=", "le"), (">", "gt"), ("<", "lt"), ("~", "contains"))
 
 
@@ -230,6 +234,8 @@ def _compare(value: Any, op: str, wanted: str) -> bool:
             return False
     elif isinstance(value, str):
         left, right = value, wanted
+        if _DATETIME.fullmatch(wanted) and _STORED_TIME.fullmatch(value):
+            left = value[:19].replace("T", " ")  # a stored timestamp, to the second written
     else:
         return False
     return {"gt": left > right, "lt": left < right, "ge": left >= right, "le": left <= right}[op]
