@@ -242,6 +242,8 @@ class StateStore:
 
     def synced_rows(self, model: str) -> dict[str, int]:
         """Id map rows with a CRM id per scope, for one model (this scope's and others')."""
+        if self.sql.empty_id_map:  # a plan before the first sync
+            return {}
         return {scope: int(count) for scope, count in self.wh.query(self.sql.model_rows(), [model])}
 
     def shared_ids(self, model: str) -> dict[str, int]:

@@ -4,8 +4,10 @@ found with one listing request per 200 records, logged, and repaired by the next
 from __future__ import annotations
 
 import json
+import re
 
 import requests
+from support import REPO
 
 SYNCED_ROWS = 10  # every row of the sample project, once synced
 
@@ -146,6 +148,35 @@ def test_every_audit_outcome_is_in_the_sync_log(project, emulator):
             None,
             record(emulator, "contacts", "Joao Santos")["id"],
         ),
+    ]
+
+
+def readme_history_model(project) -> str:
+    """The README's dbt model over the sync log, with its source rendered for this project."""
+    text = (REPO / "README.md").read_text()
+    sql = re.search(r"```sql\n(-- models/rdcrm_audit_history\.sql.*?)```", text, re.S).group(1)
+    return sql.replace(
+        "{{ source('rdcrm', 'rdcrm_sync_log') }}", f"{project.state_schema}.rdcrm_sync_log"
+    )
+
+
+def test_the_readme_history_model_charts_drift_per_audit(project, emulator):
+    project.sync()
+    maria = record(emulator, "contacts", "Maria Silva")
+    crm_put(emulator, "contacts", maria["id"], {"name": "M"})
+    audit(project)
+    audit(project, "--repair")
+    project.sync()
+    audit(project)
+    rows = project.sql(
+        "select model_name, rows_audited, in_step, drifted, missing, foreign_records, "
+        f"drift_rate from ({readme_history_model(project)}) h "
+        "where model_name = 'crm_contacts' order by audited_at"
+    )
+    assert [(r[1], r[2], r[3], r[4], r[5], float(r[6])) for r in rows] == [
+        (2, 1, 1, 0, 0, 0.5),
+        (2, 1, 1, 0, 0, 0.5),
+        (2, 2, 0, 0, 0, 0.0),
     ]
 
 
