@@ -136,10 +136,9 @@ def cost_notice(specs, known: dict[str, int]) -> list[str]:
     costs = {resource: estimate_requests(n) for resource, n in counts.items()}
     total = sum(costs.values())
     return [
-        f"an audit (`dbt-rdcrm audit`) would cost about {total} request"
-        f"{'' if total == 1 else 's'}: "
+        f"an audit would cost about {total} request{'' if total == 1 else 's'} ("
         + ", ".join(f"{resource} {cost}" for resource, cost in costs.items())
-        + " (one per 200 records the CRM holds, plus one per 10,000; the id map knows "
+        + ": 200 records a request; the id map knows "
         + ", ".join(f"{n:,} {resource}" for resource, n in counts.items())
         + ")"
     ]
