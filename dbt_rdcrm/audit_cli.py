@@ -10,8 +10,9 @@ from rich.markup import escape
 
 from dbt_rdcrm import runner
 from dbt_rdcrm.report import audit as report
+from dbt_rdcrm.report.audit import AuditResult
 from dbt_rdcrm.report.events import ignore
-from dbt_rdcrm.sync.audit import AuditOptions, AuditResult, run_audit
+from dbt_rdcrm.sync.audit import AuditOptions, run_audit
 
 
 def audit(invocation: runner.Invocation, options: AuditOptions) -> AuditResult:

@@ -1,8 +1,11 @@
-"""Render an audit for people (a summary table and the findings) and machines (JSON)."""
+"""What an audit found, per model, rendered for people (a summary table and the findings) and
+machines (JSON)."""
 
 from __future__ import annotations
 
 import json
+from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rich import box
@@ -11,10 +14,99 @@ from rich.table import Table
 from dbt_rdcrm import __version__
 from dbt_rdcrm.redaction import redact
 from dbt_rdcrm.report.results import SCHEMA_VERSION
-from dbt_rdcrm.sync.audit import COUNTS, DRIFTED, MISSING, AuditResult
+from dbt_rdcrm.sync.listing import Listing
 
 AUDIT_RESULTS_FILE = "rdcrm_audit_results.json"
 FINDINGS_SHOWN = 10
+IN_STEP, DRIFTED, MISSING, FOREIGN = "in_step", "drifted", "missing", "foreign"
+NOT_COMPARED, UNCHECKED = "not_compared", "unchecked"
+COUNTS = (IN_STEP, DRIFTED, MISSING, FOREIGN, NOT_COMPARED, UNCHECKED)
+FINDINGS_KEPT = 200
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One row (or record) that is not in step, by key and CRM id, never by content."""
+
+    outcome: str
+    key: str | None
+    crm_id: str | None
+    reason: str
+
+    def to_dict(self) -> dict:
+        return {
+            "outcome": self.outcome,
+            "key": self.key,
+            "crm_id": self.crm_id,
+            "reason": self.reason,
+        }
+
+
+@dataclass
+class ModelAudit:
+    model: str
+    unique_id: str
+    mode: str
+    counts: Counter = field(default_factory=Counter)
+    drifted_fields: Counter = field(default_factory=Counter)  # field -> drifted rows
+    unkept_fields: set[str] = field(default_factory=set)  # sent, but the CRM keeps no such field
+    findings: list[Finding] = field(default_factory=list)
+    findings_total: int = 0
+    repaired: int = 0
+    incomplete: str | None = None  # why some rows could not be checked
+
+    @property
+    def in_step(self) -> bool:
+        return not any(self.counts[c] for c in (DRIFTED, MISSING, FOREIGN, UNCHECKED))
+
+    def add(self, finding: Finding) -> None:
+        self.counts[finding.outcome] += 1
+        self.findings_total += 1
+        if len(self.findings) < FINDINGS_KEPT:
+            self.findings.append(finding)
+
+    def to_dict(self) -> dict:
+        return {
+            "model": self.model,
+            "unique_id": self.unique_id,
+            "mode": self.mode,
+            "in_step": self.in_step,
+            "counts": {c: self.counts.get(c, 0) for c in COUNTS},
+            "drifted_fields": dict(self.drifted_fields.most_common()),
+            "fields_not_kept_by_the_crm": sorted(self.unkept_fields),
+            "repaired": self.repaired,
+            "incomplete_because": self.incomplete,
+            "findings_total": self.findings_total,
+            "findings": [f.to_dict() for f in self.findings],
+        }
+
+
+@dataclass
+class AuditResult:
+    run_id: str
+    generated_at: str
+    base_url: str
+    repair: bool
+    models: list[ModelAudit] = field(default_factory=list)
+    listings: dict[str, Listing] = field(default_factory=dict)
+    requests: int = 0
+    elapsed: float = 0.0
+
+    @property
+    def success(self) -> bool:
+        return all(m.in_step for m in self.models)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.success else 1
+
+    def totals(self) -> dict:
+        total: Counter = Counter()
+        for m in self.models:
+            total.update(m.counts)
+        return {c: total.get(c, 0) for c in COUNTS} | {
+            "repaired": sum(m.repaired for m in self.models)
+        }
 
 
 def to_dict(result: AuditResult) -> dict:

@@ -21,19 +21,25 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections import Counter
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.report.audit import (
+    DRIFTED,
+    FOREIGN,
+    IN_STEP,
+    MISSING,
+    NOT_COMPARED,
+    UNCHECKED,
+    AuditResult,
+    Finding,
+    ModelAudit,
+)
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.listing import Listing, list_records
 from dbt_rdcrm.sync.planner import Update, decide
 from dbt_rdcrm.sync.records import LogEntry, utcnow
 
-IN_STEP, DRIFTED, MISSING, FOREIGN = "in_step", "drifted", "missing", "foreign"
-NOT_COMPARED, UNCHECKED = "not_compared", "unchecked"
-COUNTS = (IN_STEP, DRIFTED, MISSING, FOREIGN, NOT_COMPARED, UNCHECKED)
-FINDINGS_KEPT = 200
 FLUSH_EVERY = 1000
 
 
@@ -41,91 +47,6 @@ FLUSH_EVERY = 1000
 class AuditOptions:
     repair: bool = False
     max_requests: int | None = None
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One row (or record) that is not in step, by key and CRM id, never by content."""
-
-    outcome: str
-    key: str | None
-    crm_id: str | None
-    reason: str
-
-    def to_dict(self) -> dict:
-        return {
-            "outcome": self.outcome,
-            "key": self.key,
-            "crm_id": self.crm_id,
-            "reason": self.reason,
-        }
-
-
-@dataclass
-class ModelAudit:
-    model: str
-    unique_id: str
-    mode: str
-    counts: Counter = field(default_factory=Counter)
-    drifted_fields: Counter = field(default_factory=Counter)  # field -> drifted rows
-    unkept_fields: set[str] = field(default_factory=set)  # sent, but the CRM keeps no such field
-    findings: list[Finding] = field(default_factory=list)
-    findings_total: int = 0
-    repaired: int = 0
-    incomplete: str | None = None  # why some rows could not be checked
-
-    @property
-    def in_step(self) -> bool:
-        return not any(self.counts[c] for c in (DRIFTED, MISSING, FOREIGN, UNCHECKED))
-
-    def add(self, finding: Finding) -> None:
-        self.counts[finding.outcome] += 1
-        self.findings_total += 1
-        if len(self.findings) < FINDINGS_KEPT:
-            self.findings.append(finding)
-
-    def to_dict(self) -> dict:
-        return {
-            "model": self.model,
-            "unique_id": self.unique_id,
-            "mode": self.mode,
-            "in_step": self.in_step,
-            "counts": {c: self.counts.get(c, 0) for c in COUNTS},
-            "drifted_fields": dict(self.drifted_fields.most_common()),
-            "fields_not_kept_by_the_crm": sorted(self.unkept_fields),
-            "repaired": self.repaired,
-            "incomplete_because": self.incomplete,
-            "findings_total": self.findings_total,
-            "findings": [f.to_dict() for f in self.findings],
-        }
-
-
-@dataclass
-class AuditResult:
-    run_id: str
-    generated_at: str
-    base_url: str
-    repair: bool
-    models: list[ModelAudit] = field(default_factory=list)
-    listings: dict[str, Listing] = field(default_factory=dict)
-    requests: int = 0
-    elapsed: float = 0.0
-
-    @property
-    def success(self) -> bool:
-        return all(m.in_step for m in self.models)
-
-    @property
-    def exit_code(self) -> int:
-        return 0 if self.success else 1
-
-    def totals(self) -> dict:
-        total: Counter = Counter()
-        for m in self.models:
-            total.update(m.counts)
-        return {c: total.get(c, 0) for c in COUNTS} | {
-            "repaired": sum(m.repaired for m in self.models)
-        }
 
 
 def compare(sent: dict, record: dict) -> tuple[list[str], list[str]]:
@@ -295,7 +216,11 @@ def run_audit(
                 custom = record.get("custom_fields") or {}
                 return str(record.get("id")) in owners or any(custom.get(s) for s in slugs)
 
-            result.listings[resource] = list_records(client, resource, budget=budget, keep=ours)
+            result.listings[resource] = (
+                list_records(client, resource, budget=budget, keep=ours)
+                if owners or slugs
+                else Listing(resource)  # nothing synced, nothing to recognise: nothing to read
+            )
         listing, owners = result.listings[resource], owners_of[resource]
         auditor = ModelAuditor(
             spec, store, listing, owners, options.repair, (run_id, invocation_id)

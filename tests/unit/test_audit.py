@@ -117,6 +117,14 @@ def test_a_listing_cut_short_never_concludes_missing():
     assert result.exit_code == 1 and crm.requests_sent == 0
 
 
+def test_a_resource_with_nothing_synced_is_not_read():
+    store, crm = MemoryStore([row("1", name="New", email="n@a.com")]), ScriptedCrm()
+    crm.add("contacts", name="Someone")
+    result = audit([spec()], store, crm)
+    assert crm.requests_sent == 0 and result.exit_code == 0
+    assert +result.models[0].counts == {"not_compared": 1}
+
+
 def test_every_outcome_is_logged_as_an_audit_operation():
     store, crm = MemoryStore(), ScriptedCrm()
     synced(store, crm, "1")
