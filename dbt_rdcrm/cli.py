@@ -352,13 +352,14 @@ def list_syncs(**kw) -> int:
 
 
 def _attach_subcommands() -> None:
-    from dbt_rdcrm import state_cli
+    from dbt_rdcrm import audit_cli, state_cli
     from dbt_rdcrm.auth.cli import auth_group
     from dbt_rdcrm.emulator.cli import emulator_command
 
     main.add_command(emulator_command, "emulator")
     main.add_command(auth_group, "auth")
     state_cli.attach(sys.modules[__name__])
+    audit_cli.attach(sys.modules[__name__])
 
 
 _attach_subcommands()

@@ -26,6 +26,7 @@ from dbt_rdcrm.report.results import RunResult, write_results
 from dbt_rdcrm.report.tracker import RunTracker
 from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.lease import Lease, holder_description
+from dbt_rdcrm.sync.listing import cost_notice
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 
@@ -234,7 +235,9 @@ def _sync(
             rate_limit=s.settings.rate_limit,
             invocation_id=s.catalog.invocation_id,
             clock=clock,
-            notices=_notices(s.specs) + s.notices,
+            notices=_notices(s.specs)
+            + s.notices
+            + (cost_notice(s.specs, s.store.ids_per_type()) if options.dry_run else []),
             run_id=s.run_id,
         )
 

@@ -10,6 +10,11 @@ fresh process so start-up and peak memory are counted the same way:
 - plan:   `dbt-rdcrm plan` after a mapping change (every row needs work: spooled, not held)
 
 Prints wall times, the rerun/scan ratio (target <= 3) and peak RSS (target <= 500 MB).
+
+Then the audit: a 10,000-row model whose records are in the emulator as a sync left them (seeded
+as fixtures, one created per second) and whose id map is seeded to match; `dbt-rdcrm audit`
+must find every row in step for at most 51 requests (50 pages of 200, one to close the window).
+`--audit-only` runs just that part.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -25,6 +31,9 @@ from pathlib import Path
 
 BIN = Path(sys.executable).parent
 ROWS = 1_000_000
+AUDIT_ROWS = 10_000
+AUDIT_TARGET = 51
+FIXTURES_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
 
 PROJECT = """name: rdcrm_bench
 version: "1.0"
@@ -129,13 +138,108 @@ def seed_state(root: Path, base_url: str) -> int:
         return wh.query(f"select count(*) from {store.sql.tables.id_map}")[0][0]
 
 
+def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
+    """Record every row as synced under a known CRM id, and write the records that sync left
+    in the CRM (the payloads the planner builds, one created per second) as emulator fixtures."""
+    from dbt_rdcrm.dbt.columns import resolve_columns
+    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
+    from dbt_rdcrm.dbt.warehouse import Warehouse
+    from dbt_rdcrm.emulator.fixtures import load_fixtures
+    from dbt_rdcrm.emulator.store import iso_timestamp
+    from dbt_rdcrm.sync.planner import decide
+    from dbt_rdcrm.sync.records import IdMapRow, utcnow
+    from dbt_rdcrm.sync.state import StateConfig, StateStore
+
+    spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
+    fixtures = load_fixtures(None)
+    with Warehouse.connect(root, root) as wh:
+        store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
+        store.ensure()
+        columns = resolve_columns([spec], wh)[spec.model]
+        with store.work(spec, columns, full_refresh=True) as work:
+            for row in work:
+                crm_id = f"{row.number:024x}"
+                created = iso_timestamp(FIXTURES_START_MS + row.number * 1000)
+                data = decide(spec, row).data
+                fixtures["contacts"].append({"id": crm_id, "created_at": created, **data})
+                store.save(
+                    IdMapRow(
+                        spec.model,
+                        row.key,
+                        spec.mode.object_type,
+                        crm_id=crm_id,
+                        synced_hash=row.row_hash,
+                        synced_at=utcnow(),
+                    )
+                )
+        store.flush()
+    fixtures_path.write_text(json.dumps(fixtures))
+    return len(fixtures["contacts"])
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def bench_audit(rows: int = AUDIT_ROWS) -> int:
+    """Requests `dbt-rdcrm audit` spends on ``rows`` synced records (all must be in step)."""
+    from dbt_rdcrm.emulator import Emulator
+
+    with tempfile.TemporaryDirectory(prefix="rdcrm-bench-audit-") as tmp:
+        root, port = Path(tmp), free_port()
+        base_url = f"http://127.0.0.1:{port}/crm/v2"
+        env = {
+            **os.environ,
+            "RDCRM_BASE_URL": base_url,
+            "RDCRM_ACCESS_TOKEN": "emulator-token",
+            "DBT_PROFILES_DIR": str(root),
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+        write_project(root, rows, "name")
+        print(f"\nbuilding a {rows:,}-row model for the audit ...", flush=True)
+        run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
+        fixtures = root / "crm.json"
+        run([sys.executable, __file__, "--seed-audit", str(root), base_url, str(fixtures)], env)
+        with Emulator(port=port, rate_limit=0, fixtures=str(fixtures)) as emu:
+            command = [
+                str(BIN / "dbt-rdcrm"),
+                "audit",
+                "--project-dir",
+                str(root),
+                "--output",
+                "json",
+            ]
+            wall, _, out = run(command, env)
+            sent = len(emu.requests())
+    result = json.loads(out)
+    in_step = result["totals"]["in_step"]
+    print(
+        f"audit of {rows:,} synced records:  {sent} requests "
+        f"(target <= {AUDIT_TARGET}), {in_step:,} in step, {wall:.2f}s wall"
+    )
+    if in_step != rows or result["requests"] != sent:
+        raise SystemExit("the audit did not find every synced record in step")
+    return sent
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rows", type=int, default=ROWS)
+    parser.add_argument("--audit-only", action="store_true", help="only measure the audit")
     parser.add_argument("--seed", nargs=2, metavar=("PROJECT", "BASE_URL"), help=argparse.SUPPRESS)
+    parser.add_argument("--seed-audit", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:  # runs in its own process, so the DuckDB file is released when it ends
         print(seed_state(Path(args.seed[0]), args.seed[1]))
+        return
+    if args.seed_audit:
+        project, base_url, fixtures = args.seed_audit
+        print(seed_synced_crm(Path(project), base_url, Path(fixtures)))
+        return
+    if args.audit_only:
+        bench_audit()
         return
     from dbt_rdcrm.emulator import Emulator
 
@@ -187,6 +291,7 @@ def main() -> None:
     print(f"peak RSS of the re-run: {rerun_rss:.0f} MB (target <= 500 MB)")
     if requests_sent or result["totals"]["unchanged"] != int(rows):
         raise SystemExit("the no-change re-run did work it should not have")
+    bench_audit()
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The whole story on a fresh machine: start the local CRM emulator, build the sample dbt
-# project, sync it, change nothing and sync again (zero requests), then stop the emulator.
+# project, sync it, change nothing and sync again (zero requests), edit a record in the CRM and
+# let the audit find it, repair it and sync it back, then stop the emulator.
 set -euo pipefail
 cd "$(dirname "$0")/../sample_project"
 
@@ -32,6 +33,34 @@ dbt-rdcrm sync
 
 echo "== dbt-rdcrm sync again: nothing changed, so nothing is sent"
 dbt-rdcrm sync
+
+echo "== someone edits Maria Silva in the CRM (name and e-mail, through the API)"
+python - "$RDCRM_BASE_URL" <<'PY'
+import json, sys, urllib.parse, urllib.request
+base, auth = sys.argv[1], {"Authorization": "Bearer emulator-token"}
+query = urllib.parse.urlencode({"filter": 'name:"Maria Silva"'})
+found = json.load(urllib.request.urlopen(urllib.request.Request(f"{base}/contacts?{query}", headers=auth)))
+maria = found["data"][0]["id"]
+body = json.dumps({"data": {"name": "Maria S.", "emails": [{"email": "maria@old-address.example"}]}})
+request = urllib.request.Request(f"{base}/contacts/{maria}", body.encode(), method="PUT",
+                                 headers={**auth, "Content-Type": "application/json"})
+print("PUT /contacts/" + maria, urllib.request.urlopen(request).status)
+PY
+
+echo "== dbt-rdcrm audit: the edit is found (exit 1: the CRM is out of step)"
+dbt-rdcrm audit || echo "(exit $?)"
+
+echo "== dbt-rdcrm audit --repair: the drifted row is marked for the next sync"
+dbt-rdcrm audit --repair -s crm_contacts || echo "(exit $?)"
+
+echo "== dbt-rdcrm plan: crm_contacts has one update again"
+dbt-rdcrm plan -s crm_contacts
+
+echo "== dbt-rdcrm sync"
+dbt-rdcrm sync
+
+echo "== dbt-rdcrm audit: every row in step"
+dbt-rdcrm audit
 
 echo "== what the CRM holds now"
 python - "$PORT" <<'PY'

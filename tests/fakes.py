@@ -96,6 +96,13 @@ class MemoryStore:
         n = sum(1 for (m, _), r in self.committed.items() if m == model and r.crm_id)
         return {SCOPE: n} if n else {}
 
+    def owned_ids(self, object_type) -> list[tuple[str, str, str]]:
+        return [
+            (m, k, r.crm_id)
+            for (m, k), r in self.committed.items()
+            if r.object_type == object_type and r.crm_id
+        ]
+
     def shared_ids(self, model) -> dict[str, int]:
         seen: dict[str, int] = {}
         for (m, _), r in self.committed.items():
@@ -196,6 +203,9 @@ class ScriptedCrm:
         return self.records[resource][record_id]
 
     def search(self, resource: str, rdql: str, *, page_size: int = 50, max_pages: int = 4):
+        if rdql.startswith("created_at:>="):
+            yield from self._list(resource, rdql, page_size, max_pages)
+            return
         self.requests_sent += 1
         self.calls.append(("GET", f"{resource}?{rdql}"))
         step = self._next("GET")
@@ -206,8 +216,34 @@ class ScriptedCrm:
             if any(v.lower() in _values(record, field_name) for v in values):
                 yield record
 
+    def _list(self, resource: str, rdql: str, page_size: int, max_pages: int):
+        """A listing window as the CRM serves it: oldest first, one request per page, at most
+        the first 10,000 records of the filter, date-times compared to the second."""
+        since = dt.datetime.strptime(rdql.split(">=", 1)[1].strip('"'), "%Y-%m-%d %H:%M:%S")
+        matching = sorted(
+            (r for r in self.records.get(resource, {}).values() if _second(r) >= since),
+            key=lambda r: r["created_at"],
+        )
+        for number in range(1, max_pages + 1):
+            self.requests_sent += 1
+            self.calls.append(("GET", f"{resource}?{rdql}&page={number}"))
+            step = self._next("GET")
+            if step is not None and step.action == "error":
+                raise step.error
+            if number * page_size > 10_000:
+                raise Refused(400, "It is only possible to list the first 10,000 records")
+            page = matching[(number - 1) * page_size : number * page_size]
+            yield from page
+            if len(matching) <= number * page_size:
+                return
+
     def of(self, resource: str) -> list[dict]:
         return list(self.records.get(resource, {}).values())
+
+
+def _second(record: dict) -> dt.datetime:
+    moment = dt.datetime.fromisoformat(record["created_at"].replace("Z", "+00:00"))
+    return moment.astimezone(dt.timezone.utc).replace(tzinfo=None, microsecond=0)
 
 
 def _parse(rdql: str) -> tuple[str, list[str]]:

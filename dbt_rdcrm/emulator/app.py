@@ -242,6 +242,8 @@ class Emulator:
                 time.sleep(fault.seconds)
             elif fault.action == "drop_before_commit":
                 return DROP
+            elif fault.action == "ignore_field":
+                request = fault.without_field(request)
             elif fault.action not in DROPS:
                 return fault.response()
         try:

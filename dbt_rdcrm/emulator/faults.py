@@ -1,4 +1,5 @@
-"""Injected faults: scripted or random 5xx, 429 bursts, latency and dropped connections.
+"""Injected faults: scripted or random 5xx, 429 bursts, latency, dropped connections, and writes
+that silently do not keep a field (``ignore_field``, as the CRM does with a field it lacks).
 
 A rule (JSON, every key but ``action`` optional)::
 
@@ -13,20 +14,29 @@ then the rule applies to the next ``count`` requests (unlimited when absent), ea
 
 from __future__ import annotations
 
+import json
 import random
 import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fnmatch import fnmatchcase
 from typing import Any
 
 from dbt_rdcrm.emulator.server import (
+    Request,
     Response,
     error_response,
     rate_limited,
     status_phrase,
 )
 
-ACTIONS = ("status", "rate_limit", "latency", "drop_before_commit", "drop_after_commit")
+ACTIONS = (
+    "status",
+    "rate_limit",
+    "latency",
+    "drop_before_commit",
+    "drop_after_commit",
+    "ignore_field",
+)
 DROPS = ("drop_before_commit", "drop_after_commit")
 _KEYS = (
     "method",
@@ -40,6 +50,7 @@ _KEYS = (
     "count",
     "probability",
     "seed",
+    "field",
 )
 
 
@@ -64,6 +75,7 @@ class FaultRule:
     count: int | None = None
     probability: float = 1.0
     seed: int | None = None
+    ignored: str | None = None  # ignore_field: the payload key a write does not keep (``field``)
     seen: int = 0
     applied: int = 0
     rng: random.Random = field(init=False, repr=False, compare=False)
@@ -88,6 +100,16 @@ class FaultRule:
             status, "INJECTED_FAULT", f"{status} {status_phrase(status)} (injected fault)"
         )
 
+    def without_field(self, request: Request) -> Request:
+        """The request of an ``ignore_field`` rule: its ``data`` without the ignored key."""
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return request
+        if isinstance(body, dict) and isinstance(body.get("data"), dict):
+            body["data"].pop(self.ignored, None)
+        return replace(request, body=json.dumps(body).encode("utf-8"))
+
     def as_json(self) -> dict[str, Any]:
         described: dict[str, Any] = {
             "method": self.method,
@@ -100,6 +122,8 @@ class FaultRule:
             described["retry_after"] = self.retry_after
         elif self.action == "latency":
             described["seconds"] = self.seconds
+        elif self.action == "ignore_field":
+            described["field"] = self.ignored
         described.update(
             after=self.after, count=self.count, probability=self.probability, seed=self.seed
         )
@@ -119,6 +143,8 @@ def parse_rules(raw: Any) -> list[FaultRule]:
         if not found:
             known = {key: value for key, value in item.items() if key in _KEYS}
             known["method"] = known.get("method", "*").upper()
+            if "field" in known:
+                known["ignored"] = known.pop("field")
             rules.append(FaultRule(**known))
     if problems:
         raise FaultError(problems)
@@ -150,6 +176,7 @@ def _problems(item: Any, where: str) -> list[str]:
         "count": (lambda v: v is None or (_int(v) and v >= 1), "an integer of at least 1"),
         "probability": (lambda v: _number(v) and 0 <= v <= 1, "a number from 0 to 1"),
         "seed": (lambda v: v is None or _int(v), "an integer"),
+        "field": (lambda v: isinstance(v, str) and bool(v), "a payload key like phones"),
     }
     for key, (check, expected) in checks.items():
         if key in item and not check(item[key]):
@@ -158,6 +185,8 @@ def _problems(item: Any, where: str) -> list[str]:
         problems.append(f"{where}.status: required for action status")
     if action == "latency" and "seconds" not in item:
         problems.append(f"{where}.seconds: required for action latency")
+    if action == "ignore_field" and "field" not in item:
+        problems.append(f"{where}.field: required for action ignore_field")
     return problems
 
 

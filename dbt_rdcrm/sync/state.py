@@ -242,7 +242,7 @@ class StateStore:
 
     def synced_rows(self, model: str) -> dict[str, int]:
         """Id map rows with a CRM id per scope, for one model (this scope's and others')."""
-        if self.sql.empty_id_map:
+        if self.sql.empty_id_map:  # a plan before the first sync
             return {}
         return {scope: int(count) for scope, count in self.wh.query(self.sql.model_rows(), [model])}
 
@@ -254,6 +254,17 @@ class StateStore:
             crm_id: int(count)
             for crm_id, count in self.wh.query(self.sql.shared_ids(), [self.scope, model])
         }
+
+    def owned_ids(self, object_type: str) -> list[tuple[str, str, str]]:
+        """(model, key, CRM id) of every id map row of one object type that has a CRM id."""
+        rows = self.wh.query(self.sql.owned_ids(), [self.scope, object_type])
+        return [(str(m), str(k), str(i)) for m, k, i in rows]
+
+    def ids_per_type(self) -> dict[str, int]:
+        """Distinct CRM ids per object type (none before the first sync)."""
+        if self.sql.empty_id_map:
+            return {}
+        return {t: int(n) for t, n in self.wh.query(self.sql.ids_per_type(), [self.scope])}
 
     # --- writes ----------------------------------------------------------------------------
     def save(self, row: IdMapRow) -> None:

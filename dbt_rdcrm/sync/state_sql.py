@@ -267,6 +267,22 @@ order by todo.r_key""",
             f"model_name = {b} and crm_id is not null group by crm_id having count(*) > 1"
         )
 
+    def owned_ids(self) -> str:
+        """(model, key, CRM id) of every id map row of one object type (an audit's owners)."""
+        b = self.d.binding
+        return (
+            f"select model_name, row_key, crm_id from {self.tables.id_map} where crm_scope = {b} "
+            f"and object_type = {b} and crm_id is not null"
+        )
+
+    def ids_per_type(self) -> str:
+        """How many distinct CRM ids the id map holds per object type (an audit's cost)."""
+        b = self.d.binding
+        return (
+            f"select object_type, count(distinct crm_id) from {self.tables.id_map} "
+            f"where crm_scope = {b} and crm_id is not null group by object_type"
+        )
+
     # --- writes ----------------------------------------------------------------------------
     def delete_keys(self, count: int) -> str:
         b = self.d.binding

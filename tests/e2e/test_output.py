@@ -94,6 +94,7 @@ dbt-rdcrm plan
 | total                    |               |         |   11 |       1 |       0 |         9 |       0 |        1 |      0 |       0 |        1 |  1s |
 +----------------------------------------------------------------------------------------------------------------------------------------------------+
 1 request: about 1s at 120 requests/minute
+an audit would cost about 3 requests (contacts 1, deals 1, organizations 1: 200 records a request; the id map knows 2 contacts, 4 deals, 4 organizations)
 
 Rows that would not go through:
   crm_contacts: 1 rejected: email is not a valid e-mail address"""

@@ -184,3 +184,20 @@ def test_invalid_rules_leave_the_previous_ones_active(emu, api):
     set_faults(emu, {"action": "status", "status": 500})
     requests.post(f"{emu.url}/_emulator/faults", json={"faults": [{"action": "x"}]}, timeout=5)
     assert api.get("/users").status_code == 500
+
+
+def test_ignore_field_fault_writes_without_that_field(emu, api):
+    set_faults(
+        emu, {"method": "POST", "path": "/contacts", "action": "ignore_field", "field": "phones"}
+    )
+    sent = {"name": "Ana", "phones": [{"phone": "+55 11 1111-1111"}], "job_title": "CFO"}
+    created = api.create("contacts", sent)
+    assert (created["phones"], created["job_title"]) == ([], "CFO")
+    assert emu.faults()[0]["field"] == "phones"
+
+
+def test_ignore_field_fault_needs_its_field():
+    from dbt_rdcrm.emulator.faults import FaultError, parse_rules
+
+    with pytest.raises(FaultError, match=r"faults\[0\]\.field: required for action ignore_field"):
+        parse_rules([{"action": "ignore_field"}])
