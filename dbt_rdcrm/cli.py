@@ -63,7 +63,10 @@ def guarded(command):
             _stderr_console().print("interrupted: state is committed up to the last checkpoint")
             code = 130
         except Exception as exc:  # the outer edge: anything else is a clean message, exit 2
-            message = f"[red]internal error:[/red] {type(exc).__name__}: {shown(str(exc)[:500])}"
+            message = (
+                "[red]internal error[/red] (a bug in dbt-rdcrm: please report it; RDCRM_DEBUG=1 "
+                f"shows where): {type(exc).__name__}: {shown(str(exc)[:500])}"
+            )
             if os.environ.get("RDCRM_DEBUG"):
                 message += "\n" + shown_lines(traceback.format_exc())
             _stderr_console().print(message, soft_wrap=True)

@@ -19,7 +19,7 @@ from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.dbt.columns import resolve_columns
 from dbt_rdcrm.dbt.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
 from dbt_rdcrm.dbt.selection import select
-from dbt_rdcrm.errors import UsageError
+from dbt_rdcrm.errors import RdcrmError, UsageError
 from dbt_rdcrm.report.events import Emit, RateLimitWait
 from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
@@ -191,14 +191,14 @@ def sync(
     tracker = RunTracker(masking_emit(emit, unmasked=unmasked), command, options.dry_run)
     try:
         result = _sync(invocation, options, tracker, command, session, clock)
+        write_results(result, invocation.paths.target_path)
     except (Exception, KeyboardInterrupt) as exc:  # the run's results are written whatever ends it
-        with suppress(OSError):
+        with suppress(RdcrmError):
             write_results(tracker.stopped(exc), invocation.paths.target_path)
         error = tracker.error_for(exc)
         if error is exc:
             raise
         raise error from exc
-    write_results(result, invocation.paths.target_path)
     if result.abort is not None:
         raise tracker.error_for(result.abort)
     return result

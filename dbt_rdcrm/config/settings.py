@@ -79,6 +79,8 @@ def _read_project_file(project_dir: Path) -> dict:
         data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as exc:
         raise UsageError(f"cannot read {path}: {exc}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"cannot read {path}: not UTF-8 text") from None
     return data if isinstance(data, dict) else {}
 
 

@@ -147,10 +147,11 @@ class Warehouse:
                 project_dir, profiles_dir, target, threads_hint
             )
             adapter = dbt_project.register_adapter(config)
-        except (DbtBaseException, DbtUsageException, ClickException) as exc:
+        except (DbtBaseException, DbtUsageException, ClickException, UnicodeDecodeError) as exc:
+            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else _one_line(exc)
             raise WarehouseError(
                 f"cannot load the dbt profile from {profiles_dir / 'profiles.yml'}"
-                f" for {project_dir}: {_one_line(exc)}"
+                f" for {project_dir}: {what}"
             ) from exc
         return cls(config, adapter, project_dir)
 

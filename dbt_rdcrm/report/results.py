@@ -10,6 +10,7 @@ from pathlib import Path
 
 from dbt_rdcrm import __version__
 from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.redaction import redact
 
 MAX_ISSUES_KEPT = 200
@@ -196,9 +197,14 @@ class RunResult:
 
 def write_results(result: RunResult, target_path: Path) -> Path:
     """Write ``target/rdcrm_run_results.json`` atomically; returns its path."""
-    target_path.mkdir(parents=True, exist_ok=True)
     path = target_path / RESULTS_FILE
     temp = path.with_suffix(".json.tmp")
-    temp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
-    temp.replace(path)
+    try:
+        target_path.mkdir(parents=True, exist_ok=True)
+        temp.write_text(json.dumps(result.to_dict(), indent=2) + "\n", encoding="utf-8")
+        temp.replace(path)
+    except OSError as exc:
+        raise UsageError(
+            f"cannot write the run results to {path}: {exc.strerror or type(exc).__name__}"
+        ) from None
     return path

@@ -107,8 +107,9 @@ class RunTracker:
         return result
 
     def error_for(self, exc: BaseException) -> BaseException:
-        """The error the run ends with: ``exc``, or FailedAfterSending once writes went out."""
-        if not self.writes:
+        """The error the run ends with: ``exc``, or FailedAfterSending once writes went out
+        (an interruption stays one)."""
+        if not self.writes or isinstance(exc, KeyboardInterrupt):
             return exc
         return FailedAfterSending(f"{_message(exc)}; {_after_sending(self.writes)}")
 

@@ -133,6 +133,8 @@ class Case:
     manifest: Callable[[dict], object] | None = None  # edits the manifest (may return a new one)
     manifest_bytes: bytes | None = None
     project_vars: str | None = None  # the vars block of dbt_project.yml, as YAML text
+    files: dict[str, bytes] = field(default_factory=dict)  # project files to overwrite
+    results_dir: bool = False  # a directory stands where the run results go
     sql: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict)
     crm: dict[str, Answer | list[Answer]] | None = None  # the bad CRM's answers; None: emulator
@@ -417,6 +419,27 @@ CASES: dict[str, Case] = {
         ("RDCRM_STATE_KEY is too short (5 characters, at least 32)",),
         env={**CI_ENV, "RDCRM_STATE_KEY": "short"},
     ),
+    "profiles-binary": Case(
+        2,
+        ("cannot load the dbt profile from", "profiles.yml", "not UTF-8 text"),
+        files={"profiles.yml": b"\xff\xfe garbage: ["},
+    ),
+    "profiles-unknown-target": Case(
+        2,
+        ("profiles.yml", "does not have a target named 'nope'"),
+        files={"profiles.yml": b"rdcrm_sample:\n  target: nope\n  outputs: {}\n"},
+    ),
+    "dbt-project-binary": Case(
+        2,
+        ("cannot read", "dbt_project.yml: not UTF-8 text"),
+        files={"dbt_project.yml": b"\xff\xfe garbage: ["},
+    ),
+    "results-path-unwritable": Case(
+        2,
+        ("cannot write the run results to", "rdcrm_run_results.json"),
+        args=("plan", "-s", "crm_contacts"),
+        results_dir=True,
+    ),
     # --- columns the relation does not have: one run, every one named -----------------------
     "missing-key-column": Shared("columns", (f"{C}.key: column 'nope' not found",)),
     "missing-mapped-column": Shared("columns", (f"{C}.mapping.nome: column 'nome' not found",)),
@@ -620,7 +643,7 @@ def corpus(sample_template, tmp_path_factory):
     project = copy_project(sample_template, root / "sample")
     pristine = root / "pristine"
     pristine.mkdir()
-    for name in ("sample.duckdb", "dbt_project.yml", "target/manifest.json"):
+    for name in ("sample.duckdb", "dbt_project.yml", "profiles.yml", "target/manifest.json"):
         shutil.copy(project.path / name, pristine / name.replace("/", "_"))
     bad = BadCrm()
     with Emulator(rate_limit=0) as emulator:
@@ -631,6 +654,9 @@ def corpus(sample_template, tmp_path_factory):
 def restore(project: Project, pristine) -> None:
     shutil.copy(pristine / "sample.duckdb", project.path / "sample.duckdb")
     shutil.copy(pristine / "dbt_project.yml", project.path / "dbt_project.yml")
+    shutil.copy(pristine / "profiles.yml", project.path / "profiles.yml")
+    if project.results_file.is_dir():
+        shutil.rmtree(project.results_file)
     shutil.copy(pristine / "target_manifest.json", project.manifest_file)
     for leftover in (project.path / "sample.duckdb.wal", project.results_file):
         leftover.unlink(missing_ok=True)
@@ -659,6 +685,10 @@ def prepare(project: Project, case: Case, tmp) -> None:
         head = text.split("\nvars:", 1)[0]
         vars_block = "\n".join("  " + line for line in case.project_vars.splitlines())
         (project.path / "dbt_project.yml").write_text(f"{head}\nvars:\n{vars_block}\n")
+    for name, content in case.files.items():
+        (project.path / name).write_bytes(content)
+    if case.results_dir:
+        project.results_file.mkdir(parents=True)
     (tmp / "garbage.json").write_bytes(b"\xff\xfe\x00\x81binary\x9c")
 
 
