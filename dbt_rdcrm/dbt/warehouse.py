@@ -102,17 +102,13 @@ class Warehouse:
         try:
             with self._errors("connecting"):
                 self._use().handle  # noqa: B018 - the handle opens the connection
-        except WarehouseError:
-            raise
-        except Exception as exc:  # DuckDB's own errors are not wrapped by the adapter
-            if "duckdb" not in type(exc).__module__:
+        except WarehouseError as exc:
+            if "could not set lock" not in str(exc).lower():
                 raise
-            if "lock" in str(exc).lower():
-                raise WarehouseError(
-                    f"{self._where}: the DuckDB file is in use by another process (another "
-                    f"dbt-rdcrm sync or a dbt run); wait for it to finish: {_one_line(exc)}"
-                ) from exc
-            raise WarehouseError(f"{self._where}: connecting failed: {_one_line(exc)}") from exc
+            raise WarehouseError(
+                f"{self._where}: the DuckDB file is in use by another process (another "
+                f"dbt-rdcrm sync or a dbt run); wait for it to finish: {exc}"
+            ) from exc
         self.binding_char = self._macro("get_binding_char")  # needs an open connection on DuckDB
 
     @classmethod
