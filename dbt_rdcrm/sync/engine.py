@@ -85,6 +85,7 @@ class ModelSync:
         failed_parents: dict[str, dict[str, str]] | None = None,
         account_fields: preflight.AccountFields | None = None,
         sender: Sender | None = None,
+        checks: preflight.StateChecks | None = None,
     ):
         self.spec = spec
         self.columns = columns
@@ -102,6 +103,7 @@ class ModelSync:
         self.delivery = Delivery(spec, store, client) if client is not None else None
         self.account_fields = account_fields or preflight.AccountFields(client)
         self.abort: RdcrmError | None = None
+        self.checks = checks or preflight.StateChecks()
         self.sender: Sender | None = sender if client is not None and not options.dry_run else None
         self._stop_reason: str | None = None
         self._reserved = 0  # requests of writes queued or in flight
@@ -140,10 +142,12 @@ class ModelSync:
         """The checks before the first write (they cost a request or two, within the budget);
         False, with the model's rows counted as skipped, when one of them stops the model."""
         spec, opts = self.spec, self.options
-        preflight.check_shared_ids(spec, self.store)
-        prepare = self._assume_planned_parents if opts.dry_run else None
-        sample = preflight.state_sample(spec, self.store, work, prepare)
-        cost = self.account_fields.cost(spec) + (1 if sample else 0)
+        if opts.dry_run:  # the state check, made before any model, counts as this model's
+            self.result.planned_requests += self.checks.charged.get(spec.model, 0)
+        blocked = self.checks.blocked.get(spec.model)
+        if blocked is not None:
+            return self._stop_model(work, blocked, failed=blocked != preflight.BUDGET_REASON)
+        cost = self.account_fields.cost(spec)
         remaining = self.budget()
         if remaining is not None and cost > remaining:
             return self._stop_model(work, BUDGET_SPENT, failed=False)
@@ -153,15 +157,13 @@ class ModelSync:
         else:
             try:
                 missing = preflight.missing_custom_fields(spec, self.account_fields)
-                if missing is not None:
-                    return self._stop_model(work, missing)
-                preflight.check_state(spec, self.store, self.client, sample)
-            except CrmError as exc:  # the check could not be made: nothing is created
-                return self._stop_model(
-                    work,
-                    "not attempted: could not check whether the CRM already holds this "
-                    f"model's rows ({exc}); the next run checks again",
+            except CrmError as exc:  # the check could not be made: nothing is written
+                missing = (
+                    "not attempted: could not read the account's custom fields "
+                    f"({exc}); the next run checks again"
                 )
+            if missing is not None:
+                return self._stop_model(work, missing)
         guard = spec.mass_change if not opts.allow_mass_change else None
         known = self.store.synced_rows(spec.model).get(self.store.scope, 0) if guard else 0
         why = preflight.mass_change(spec, work, known, guard) if guard else None
@@ -479,14 +481,29 @@ def run_sync(
     spent_before = 0
 
     def budget() -> int | None:
-        """Requests left under --max-requests: sent ones in a sync, planned ones in a plan."""
+        """Requests left under --max-requests: sent ones in a sync, planned ones in a plan
+        (the state checks made before any write count from the start in both)."""
         if options.max_requests is None:
             return None
         if options.dry_run or client is None:
+            started = {m.model for m in result.models} | {current.model}
+            ahead = sum(n for m, n in checks.charged.items() if m not in started)
             spent = sum(m.planned_requests for m in result.models) + current.planned_requests
+            spent += ahead
         else:
             spent = client.requests_sent - sent_before
         return max(0, options.max_requests - spent)
+
+    writing = client if not options.dry_run else None
+    try:
+        checks = preflight.state_checks(specs, columns, store, writing, budget=options.max_requests)
+    except RdcrmError as exc:  # the state cannot be trusted: nothing is written at all
+        result.abort = exc
+        result.notices.append(f"not run (the state check stopped the run): {len(specs)} model(s)")
+        result.elapsed = clock() - started
+        emit(RunFinished(result))
+        return result
+    current = None
 
     planned: dict[str, set[str]] = {}
     failed_parents: dict[str, dict[str, str]] = {}
@@ -511,6 +528,7 @@ def run_sync(
                 failed_parents,
                 account_fields,
                 sender,
+                checks,
             )
             current = sync.result
             if client is not None:
@@ -518,6 +536,7 @@ def run_sync(
             model_result = sync.run()
             if client is not None:
                 model_result.requests = client.requests_sent - spent_before
+                model_result.requests += checks.charged.get(spec.model, 0)
             result.models.append(model_result)
             emit(ModelFinished(model_result))
             if sync.abort is not None:

@@ -3,13 +3,18 @@ broken model would make? Each returns a reason to stop, or raises for a run-leve
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field, replace
+
 from dbt_rdcrm.config.specs import MassChangeGuard, SyncSpec
+from dbt_rdcrm.crm.client import CrmError
 from dbt_rdcrm.errors import RdcrmError
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.identify import LookupRefused
 from dbt_rdcrm.sync.planner import Create, Update, decide, payload_value
 
 STATE_SAMPLE = 5  # rows looked up before the first create of a model whose state is empty
+SAMPLE_ROWS_READ = 200  # rows read to find them (most rows of a first sync are creates)
+BUDGET_REASON = "request budget (--max-requests) spent: continues on the next run"
 KEYS_SHOWN = 5
 
 
@@ -33,16 +38,6 @@ def check_shared_ids(spec: SyncSpec, store) -> None:
         )
 
 
-def state_sample(spec: SyncSpec, store, work, prepare=None) -> list[tuple[str, dict]]:
-    """Rows to look up before the first create, when the model's state has no CRM ids (and
-    nothing else, such as ``match:``, looks each create up anyway); else nothing."""
-    if spec.match is not None and spec.identity is None:
-        return []  # every create is matched first: a lost state cannot make duplicates
-    if store.synced_rows(spec.model).get(store.scope, 0):
-        return []
-    return _create_sample(spec, work, prepare)
-
-
 def check_state(spec: SyncSpec, store, client, sample: list[tuple[str, dict]]) -> None:
     """Raise when the model's state is empty but the CRM already holds records of its rows."""
     hits = _records_of(spec, client, sample) if sample else []
@@ -63,18 +58,61 @@ def check_state(spec: SyncSpec, store, client, sample: list[tuple[str, dict]]) -
     )
 
 
-def _create_sample(spec: SyncSpec, work, prepare=None) -> list[tuple[str, dict]]:
-    """The first rows that would be created (``prepare`` fills a plan's assumed parents)."""
+def _create_sample(spec: SyncSpec, work) -> list[tuple[str, dict]]:
+    """The first rows that would be created, with their payloads less the links (a parent
+    whose own state is lost has no id to give yet)."""
+    unlinked = replace(spec, sources=tuple(s for s in spec.sources if s.link is None))
     sample: list[tuple[str, dict]] = []
     for row in work:
-        if prepare is not None:
-            prepare(row)
-        decision = decide(spec, row)
+        decision = decide(unlinked, row)
         if isinstance(decision, Create):
             sample.append((row.key, decision.data))
             if len(sample) >= STATE_SAMPLE:
                 break
     return sample
+
+
+@dataclass
+class StateChecks:
+    """Before any write of a run: for each model whose state has no CRM ids (and nothing else,
+    such as ``match:``, looks each create up), a lookup of a sample of its rows in the CRM."""
+
+    charged: dict[str, int] = field(default_factory=dict)  # model -> requests it cost
+    blocked: dict[str, str] = field(default_factory=dict)  # model -> why it was not checked
+
+    @property
+    def requests(self) -> int:
+        return sum(self.charged.values())
+
+
+def state_checks(specs, columns, store, client, *, budget: int | None) -> StateChecks:
+    """Run (or, without a client, count) the checks; raise :class:`StateLost` when the CRM
+    holds a sampled row's record, before anything was written. ``budget`` caps the requests."""
+    checks = StateChecks()
+    for spec in specs:
+        check_shared_ids(spec, store)
+        if spec.match is not None and spec.identity is None:
+            continue  # every create is matched first: a lost state cannot make duplicates
+        if store.synced_rows(spec.model).get(store.scope, 0):
+            continue
+        with store.work(spec, columns[spec.model], limit=SAMPLE_ROWS_READ) as work:
+            sample = _create_sample(spec, work)
+        if not sample:
+            continue
+        if budget is not None and checks.requests >= budget:
+            checks.blocked[spec.model] = BUDGET_REASON
+            continue
+        checks.charged[spec.model] = 1
+        if client is None:
+            continue
+        try:
+            check_state(spec, store, client, sample)
+        except CrmError as exc:  # the check could not be made: the model creates nothing
+            checks.blocked[spec.model] = (
+                "not attempted: could not check whether the CRM already holds this "
+                f"model's rows ({exc}); the next run checks again"
+            )
+    return checks
 
 
 def _records_of(spec: SyncSpec, client, sample: list[tuple[str, dict]]) -> list[tuple[str, str]]:

@@ -191,6 +191,7 @@ class StateStore:
         *,
         full_refresh: bool = False,
         duplicates: bool = True,
+        limit: int | None = None,
     ) -> WorkSpool:
         """Rows needing a decision, ordered by key.
 
@@ -198,7 +199,7 @@ class StateStore:
         state writes while rows are processed (a second query on a connection that is still
         streaming can silently end the stream) and memory stays bounded."""
         sql, bindings = self.sql.work(
-            spec, actual, self.scope, full_refresh=full_refresh, duplicates=duplicates
+            spec, actual, self.scope, full_refresh=full_refresh, duplicates=duplicates, limit=limit
         )
         spool = tempfile.TemporaryFile(prefix="rdcrm-work-")  # noqa: SIM115 - WorkSpool closes it
         names: list[str] = []

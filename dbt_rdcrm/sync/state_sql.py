@@ -213,8 +213,10 @@ current_state as ({narrow}),
         *,
         full_refresh: bool,
         duplicates: bool,
+        limit: int | None = None,
     ) -> tuple[str, list]:
-        """Rows needing a decision, with their whole state row, ordered by key."""
+        """Rows needing a decision, with their whole state row, ordered by key (the first
+        ``limit`` of them when given)."""
         sql, bindings = self.hashed(spec, actual, scope, duplicates=duplicates)
         b = self.d.binding
         state_cols = ", ".join(f"f.{c} as r_{c}" for c in STATE_COLUMNS)
@@ -228,7 +230,7 @@ current_state as ({narrow}),
 )
 select todo.*, {state_cols} from todo
 left join {self.id_map} f on f.crm_scope = {b} and f.model_name = {b} and f.row_key = todo.r_key
-order by todo.r_key""",
+order by todo.r_key{"" if limit is None else f" limit {int(limit)}"}""",
             [*bindings, scope, spec.model],
         )
 

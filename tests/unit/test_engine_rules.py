@@ -143,7 +143,7 @@ def test_an_empty_state_while_the_crm_holds_the_rows_stops_before_any_create():
     assert isinstance(result.abort, StateLost)
     assert "state rebuild -s m" in str(result.abort)
     assert [c for c in crm.calls if c[0] == "POST"] == []
-    assert +result.models[0].counts == {Outcome.SKIPPED: 3}
+    assert result.models == []  # stopped before any model wrote anything
 
 
 def test_an_empty_state_with_only_namesakes_in_the_crm_goes_ahead():
@@ -209,3 +209,19 @@ def test_a_missing_custom_field_stops_the_model_before_any_write_naming_what_exi
     assert "@cpf_typo do not exist on contact" in model.error
     assert "existing: cpf, dbt_key" in model.error
     assert [c for c in crm.calls if c[0] != "GET"] == []
+
+
+def test_a_lost_state_anywhere_stops_the_run_before_any_model_writes():
+    parent = spec(mode="organizations", match="name")
+    parent = type(parent)(**{**parent.__dict__, "model": "orgs"})
+    child = spec(links={"organization_id": {"model": "orgs", "column": "org"}})
+    store, crm = MemoryStore(), ScriptedCrm()
+    crm.add("organizations", name="Acme")
+    crm.add("contacts", name="Ana", emails=[{"email": "ana@a.com"}], organization_id="f" * 24)
+    child_row = row("c1", name="Ana", email="ana@a.com", org="o1")
+    child_row.link_ids = {"organization_id": None}  # the parent's id is lost too
+    works = {"orgs": [row("o1", name="Acme")], "m": [child_row]}
+    store.work = lambda s, c, **kw: __import__("fakes").Work(works[s.model])
+    result = run([parent, child], store, crm)
+    assert isinstance(result.abort, StateLost) and "state rebuild -s m" in str(result.abort)
+    assert [c for c in crm.calls if c[0] in ("POST", "PUT")] == []
