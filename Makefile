@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint format test demo bench clean
+.PHONY: install lint format test demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ demo: install
 
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# The chaos campaign of issue 9 (minutes, not part of `make test`): CHAOS_ARGS="-n 100 -v"
+chaos: install
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) sample_project/target sample_project/logs sample_project/*.duckdb

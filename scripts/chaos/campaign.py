@@ -88,9 +88,17 @@ class InProcessRunner:
         )
 
 
-def cli_commands() -> set[str]:
-    """The CLI's commands and ``group subcommand`` pairs, from ``--help``."""
+def cli_commands(in_process: bool = False) -> set[str]:
+    """The CLI's commands and ``group subcommand`` pairs, from ``--help`` (or from the click
+    group itself when ``in_process``)."""
     found: set[str] = set()
+    if in_process:
+        from dbt_rdcrm.cli import main
+
+        for name, command in main.commands.items():
+            found.add(name)
+            found.update(f"{name} {sub}" for sub in getattr(command, "commands", {}))
+        return found
 
     def listed(*args: str) -> list[str]:
         done = subprocess.run(
@@ -155,6 +163,7 @@ class Context:
         self.outcome = outcome
         self.truth: dict[tuple[str, str], str] | None = None
         self.reported: dict[str, int] = {}  # outcome -> rows, over the runs after the disruption
+        self.reasons: list[str] = []  # why rows did not go through, in the last run
         self.skip_clean = False
         self.edited: dict[str, list[str]] = {}  # model -> keys changed on the CRM side
 
@@ -167,9 +176,15 @@ class Context:
             self.outcome.notes.append(f"{label} exit {done.exit_code}: {_last_line(done.output)}")
         if results.is_file() and results.stat().st_mtime_ns != before:
             try:
-                totals = json.loads(results.read_text()).get("totals", {})
+                document = json.loads(results.read_text())
             except (OSError, json.JSONDecodeError):
-                totals = {}
+                document = {}
+            totals = document.get("totals", {})
+            self.reasons = [
+                f"{label} {m.get('model')}: {r.get('outcome')} x{r.get('rows')}: {r.get('reason')}"
+                for m in document.get("models", [])
+                for r in m.get("reasons", [])
+            ]
             if label.startswith("clean"):
                 for name, value in totals.items():
                     if isinstance(value, int):
@@ -279,27 +294,24 @@ KILL_KINDS = ("in-flight write", "after write", "timer")
 
 
 def kill_at_random_point(trial: int, seed: int) -> Act:
-    """kill -9 of a sync: during a write the CRM has not processed yet (a latency gate holds
-    it), right after the K-th write was answered, or after a random time since start."""
+    """Trial ``trial`` of the seeded kills: the kinds in turn, a random point each."""
+    rng = random.Random(seed * 1000 + trial)
+    kind = KILL_KINDS[trial % len(KILL_KINDS)]
+    return kill_at(kind, fraction=rng.random(), delay=round(rng.uniform(0.5, 6.0), 2))
+
+
+def kill_at(kind: str, fraction: float = 0.5, delay: float = 2.0) -> Act:
+    """kill -9 of a sync: during a write the CRM has not processed yet ("in-flight write": a
+    latency gate holds the K-th POST, which the CRM then processes after the kill), right after
+    the K-th write was answered ("after write"), or ``delay`` s after the start ("timer").
+    K is ``fraction`` of the rows of all models."""
 
     def act(ctx: Context) -> None:
-        rng = random.Random(seed * 1000 + trial)
-        kind = KILL_KINDS[trial % len(KILL_KINDS)]
         total = ctx.shape.organizations + ctx.shape.contacts + ctx.shape.deals
-        point = rng.randint(1, max(1, total - 1))
-        delay = round(rng.uniform(0.5, 6.0), 2)
+        point = max(1, min(total - 1, round(fraction * total)))
         if kind == "in-flight write":
-            ctx.faults(
-                [
-                    {
-                        "method": "POST",
-                        "action": "latency",
-                        "seconds": 1.5,
-                        "after": point,
-                        "count": 1,
-                    }
-                ]
-            )
+            gate = {"method": "POST", "action": "latency", "seconds": 1.5, "after": point - 1}
+            ctx.faults([{**gate, "count": 1}])
         ctx.note(f"kill: {kind} " + (f"at {delay} s" if kind == "timer" else f"K={point}"))
         process = ctx.project.popen("sync")
         start = time.monotonic()
@@ -658,6 +670,7 @@ def run_scenario(
                 last = int(outcome.exits[-1].rsplit(":", 1)[1])
                 if last != 0:
                     ctx.problem(f"the last clean sync exited {last}")
+            outcome.notes += ctx.reasons[:6]
             if scenario.check is not None:
                 scenario.check(ctx)
             rows = {m: project.rows(m) for m in MODELS}

@@ -10,8 +10,8 @@ of two identical people it is). A record's fingerprint is read the same way from
   rows may end as k records and no fewer or more.
 - **missing**: rows left without a record by that matching.
 - **adopted wrongly**: keys whose id the id map also gives to another key (all but one), keys
-  with several id-map rows, keys whose record holds another row's content, and keys moved away
-  from the record known to be theirs (``truth``: the id map of a clean run) while it still exists.
+  with several id-map rows, keys whose record holds another row's content, and keys moved onto
+  the record known to be another row's (``truth``: the id map of a clean run).
 - **not converged**: rows not in step: no single id-map row, no such record, a record whose
   content differs from the row, or a pending or refused state.
 """
@@ -233,9 +233,9 @@ def measure(
             if content != fp.row(model, key) and content in fingerprints:
                 wrong.add(key)
             known = (truth or {}).get((model, key))
-            if known and known != record_id and known in records:
-                moved_to = truth_owner.get(record_id)
-                if moved_to is None or fp.row(model, moved_to) != fp.row(model, key):
+            if known and known != record_id:  # moved onto the record of another, different row
+                other = truth_owner.get(record_id)
+                if other not in (None, key) and fp.row(model, other) != fp.row(model, key):
                     wrong.add(key)
         figures.wrong += len(wrong)
         if wrong:
