@@ -157,7 +157,8 @@ def main(argv: list[str] | None = None) -> int:
             drop_postgres_schemas(prefix)
     failed = [o for o in outcomes if o.failed]
     na = [o for o in outcomes if o.not_applicable]
-    totals = [sum(o.figures.as_tuple()[i] for o in outcomes if o.figures) for i in range(4)]
+    counted = [o for o in outcomes if o.figures and not o.not_applicable]
+    totals = [sum(o.figures.as_tuple()[i] for o in counted) for i in range(4)]
     print(
         f"\n{len(outcomes)} scenarios in {time.monotonic() - start:.0f} s: "
         f"{len(outcomes) - len(failed) - len(na)} ok, {len(failed)} failed, {len(na)} n/a; "

@@ -210,7 +210,7 @@ class Context:
         scoped = [e for e in rows if e.get("crm_scope") in (None, self.emu.base_url)]
         return scoped or rows
 
-    def writes_since_clear(self) -> list[dict]:
+    def posts_since_clear(self) -> list[dict]:
         return [e for e in self.emu.requests() if e["method"] == "POST"]
 
     def problem(self, text: str) -> None:
@@ -404,7 +404,7 @@ def lost_state(how: str) -> Act:
             ctx.note(f"swapped the ids of {a} and {b}")
         ctx.emu.clear_requests()
         after = ctx.sync("after")
-        creates = len(ctx.writes_since_clear())
+        creates = len(ctx.posts_since_clear())
         if after.exit_code == 2 and creates == 0:
             ctx.note("stopped before any create (exit 2)")
             if "state rebuild" not in ctx.commands:

@@ -727,3 +727,26 @@ def copy_project(template: ChaosProject, path: Path) -> ChaosProject:
         raise ValueError("PostgreSQL projects are built, not copied")
     shutil.copytree(template.path, path, ignore=shutil.ignore_patterns("logs", "*.wal"))
     return ChaosProject(path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Write (and optionally build) a project, to look at the data or sync it by hand."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="Write the chaos campaign's dbt project.")
+    parser.add_argument("directory", type=Path)
+    parser.add_argument("-n", "--rows", type=int, default=300, help="rows per model")
+    parser.add_argument("--seed", type=int, default=9)
+    parser.add_argument("--postgres-schema", help="target this PostgreSQL schema, not DuckDB")
+    parser.add_argument("--build", action="store_true", help="run dbt build too")
+    args = parser.parse_args(argv)
+    shape = Shape(args.rows, args.rows, args.rows, seed=args.seed)
+    write_project(args.directory, generate(shape), args.postgres_schema)
+    if args.build:
+        ChaosProject(args.directory, args.postgres_schema).build()
+    print(f"wrote {args.directory} ({args.rows} rows per model, seed {args.seed})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
