@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import secrets
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -155,6 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         if use_postgres and not args.keep:
             drop_postgres_schemas(prefix)
+        if not args.keep and not args.workdir:
+            shutil.rmtree(bench.root, ignore_errors=True)
     failed = [o for o in outcomes if o.failed]
     na = [o for o in outcomes if o.not_applicable]
     counted = [o for o in outcomes if o.figures and not o.not_applicable]
