@@ -100,6 +100,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-postgres", action="store_true", help="DuckDB scenarios only")
     parser.add_argument(
+        "--identity",
+        metavar="@SLUG",
+        help='declare a CRM-side identity field on every sync ("@erp_id" exists '
+        "on all three entities in the emulator's default fixtures)",
+    )
+    parser.add_argument(
         "--in-process",
         action="store_true",
         help="run clean syncs through click in this process (faster)",
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{scenario.name} ({scenario.warehouse})")
         return 0
 
-    shape = Shape(args.rows, args.rows, args.rows, seed=args.seed + 8)
+    shape = Shape(args.rows, args.rows, args.rows, seed=args.seed + 8, identity=args.identity)
     prefix = f"rdcrm_chaos_{secrets.token_hex(3)}"
     bench = Workbench(shape, args.workdir, postgres_prefix=prefix)
     runner = InProcessRunner() if args.in_process else SubprocessRunner()

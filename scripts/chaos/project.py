@@ -19,6 +19,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import re
 import secrets
 import shutil
 import subprocess
@@ -321,6 +322,7 @@ class Shape:
     contacts: int = 300
     deals: int = 300
     seed: int = 9
+    identity: str | None = None  # a CRM-side identity field on every sync, e.g. "@erp_id"
 
     @property
     def shared_names(self) -> int:
@@ -502,8 +504,11 @@ def _write_csv(path: Path, columns: list[str], rows: list[dict]) -> None:
             writer.writerow(["" if row[c] is None else str(row[c]) for c in columns])
 
 
-def write_project(path: Path, data: Dataset, pg_schema: str | None = None) -> None:
-    """The dbt project files for ``data`` under ``path`` (DuckDB, or a PostgreSQL schema)."""
+def write_project(
+    path: Path, data: Dataset, pg_schema: str | None = None, identity: str | None = None
+) -> None:
+    """The dbt project files for ``data`` under ``path`` (DuckDB, or a PostgreSQL schema);
+    ``identity`` (e.g. ``"@erp_id"``) is declared on every sync as its CRM-side identity."""
     (path / "seeds").mkdir(parents=True, exist_ok=True)
     (path / "models" / "crm").mkdir(parents=True, exist_ok=True)
     types = []
@@ -531,7 +536,10 @@ def write_project(path: Path, data: Dataset, pg_schema: str | None = None) -> No
         (models / f"{model}.sql").write_text(
             f"select {', '.join(columns)} from {{{{ ref('{seed}') }}}}\n"
         )
-    (models / "schema.yml").write_text(SCHEMA_YML)
+    schema = SCHEMA_YML
+    if identity:
+        schema = re.sub(r"^(\s+)(key: .*)$", rf'\1\2\n\1identity: "{identity}"', schema, flags=re.M)
+    (models / "schema.yml").write_text(schema)
 
 
 @dataclass
@@ -715,7 +723,7 @@ def build_project(path: Path, shape: Shape, postgres_prefix: str | None = None) 
     """Generate and ``dbt build`` a project under ``path``; PostgreSQL when a prefix is given
     (the schema is ``<prefix>_<random hex>``)."""
     pg_schema = f"{postgres_prefix}_{secrets.token_hex(3)}" if postgres_prefix else None
-    write_project(path, generate(shape), pg_schema)
+    write_project(path, generate(shape), pg_schema, shape.identity)
     project = ChaosProject(path, pg_schema)
     project.build()
     return project
@@ -738,10 +746,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-n", "--rows", type=int, default=300, help="rows per model")
     parser.add_argument("--seed", type=int, default=9)
     parser.add_argument("--postgres-schema", help="target this PostgreSQL schema, not DuckDB")
+    parser.add_argument("--identity", help='declare this identity field, e.g. "@erp_id"')
     parser.add_argument("--build", action="store_true", help="run dbt build too")
     args = parser.parse_args(argv)
-    shape = Shape(args.rows, args.rows, args.rows, seed=args.seed)
-    write_project(args.directory, generate(shape), args.postgres_schema)
+    shape = Shape(args.rows, args.rows, args.rows, seed=args.seed, identity=args.identity)
+    write_project(args.directory, generate(shape), args.postgres_schema, shape.identity)
     if args.build:
         ChaosProject(args.directory, args.postgres_schema).build()
     print(f"wrote {args.directory} ({args.rows} rows per model, seed {args.seed})")
