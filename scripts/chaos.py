@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
             print_row(row(outcome), widths)
             if args.verbose or outcome.failed:
                 details = outcome.problems + (outcome.figures.details if outcome.figures else [])
-                for line in details + (outcome.notes if args.verbose else []):
+                for line in details + outcome.notes:
                     print(f"    {line}", flush=True)
     finally:
         if use_postgres and not args.keep:
