@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install lint format test test-fast demo bench clean
+.PHONY: install lint format test test-fast demo bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: install
 
 bench: install
 	$(BIN)/python scripts/bench.py
+
+# The chaos campaign of issue 9 (minutes, not part of `make test`): CHAOS_ARGS="-n 100 -v"
+chaos: install
+	$(BIN)/python scripts/chaos.py $(CHAOS_ARGS)
 
 clean:
 	rm -rf $(VENV) sample_project/target sample_project/logs sample_project/*.duckdb

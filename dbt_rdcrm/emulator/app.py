@@ -28,7 +28,7 @@ from dbt_rdcrm.emulator.server import (
     gateway_not_found,
     rate_limited,
 )
-from dbt_rdcrm.emulator.store import Store, iso_timestamp
+from dbt_rdcrm.emulator.store import RESOURCES, NotFound, Store, iso_timestamp
 
 API_PREFIX = "/crm/v2"
 Fixtures = dict[str, Any] | str | os.PathLike[str] | None
@@ -174,9 +174,14 @@ class Emulator:
     def state(self) -> dict[str, list[dict[str, Any]]]:
         return self._store.snapshot()
 
-    def delete_record(self, resource: str, record_id: str) -> bool:
-        """Delete a record as a user would in the CRM's interface; False if unknown."""
-        return self._store.delete(resource, record_id)
+    def delete_record(self, resource: str, record_id: str) -> None:
+        """Delete a contact, organization or deal as in the CRM's UI; KeyError if unknown."""
+        if resource not in RESOURCES:
+            raise KeyError(resource)
+        try:
+            self._store.delete(resource, record_id)
+        except NotFound:
+            raise KeyError(record_id) from None
 
     def requests(self) -> list[dict[str, Any]]:
         return self._log.entries()

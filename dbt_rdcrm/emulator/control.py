@@ -23,7 +23,7 @@ class Controls(Protocol):
 
     def reset(self) -> None: ...
 
-    def delete_record(self, resource: str, record_id: str) -> bool: ...
+    def delete_record(self, resource: str, record_id: str) -> None: ...
 
     def requests(self) -> list[dict[str, Any]]: ...
 
@@ -48,21 +48,15 @@ def handle(controls: Controls, request: Request) -> Response:
 
 
 def _route(controls: Controls, request: Request) -> Response:
-    match request.method, request.path.removeprefix(CONTROL_PREFIX).rstrip("/"):
+    path = request.path.removeprefix(CONTROL_PREFIX).rstrip("/")
+    if request.method == "DELETE" and path.startswith("records/"):
+        return _delete_record(controls, path.removeprefix("records/"))
+    match request.method, path:
         case "GET", "state":
             return json_response(200, controls.state())
         case "POST", "reset":
             controls.reset()
             return json_response(200, {"reset": True})
-        case "DELETE", path if path.startswith("records/") and path.count("/") == 2:
-            _, resource, record_id = path.split("/")
-            try:
-                deleted = controls.delete_record(resource, record_id)
-            except KeyError:
-                raise BadRequest(f"unknown resource {resource!r}") from None
-            if not deleted:
-                return json_response(404, {"deleted": False})
-            return json_response(200, {"deleted": True})
         case "GET", "requests":
             return json_response(200, {"data": controls.requests()})
         case "DELETE", "requests":
@@ -82,6 +76,17 @@ def _route(controls: Controls, request: Request) -> Response:
             token = _token_or_all(_json_object(request), "access_token")
             return json_response(200, {"expired": controls.expire_access_tokens(token)})
     return gateway_not_found()
+
+
+def _delete_record(controls: Controls, rest: str) -> Response:
+    resource, _, record_id = rest.partition("/")
+    try:
+        controls.delete_record(resource, record_id)
+    except KeyError:
+        detail = f"no {resource} record with id {record_id}"
+        errors = [{"status": "404", "code": "RESOURCE_NOT_FOUND", "detail": detail}]
+        return json_response(404, {"errors": errors})
+    return json_response(200, {"deleted": record_id})
 
 
 def _set_faults(controls: Controls, body: dict[str, Any]) -> Response:

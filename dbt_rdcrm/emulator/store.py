@@ -118,20 +118,22 @@ class Store:
             self._put(resource, record, previous=current)
             return record
 
+    def delete(self, resource: str, record_id: str) -> None:
+        """Remove a record, as a user deleting it in the CRM's UI would (v2 has no DELETE);
+        references to it from other records are left as they are."""
+        with self.lock:
+            record = self._records[resource].pop(record_id, None)
+            if record is None:
+                raise NotFound(record_id)
+            if resource == "organizations":
+                self._org_names.pop(record["name"].casefold(), None)
+
     def get(self, resource: str, record_id: str) -> dict[str, Any]:
         with self.lock:
             record = self._records[resource].get(record_id)
         if record is None:
             raise NotFound(record_id)
         return record
-
-    def delete(self, resource: str, record_id: str) -> bool:
-        """Remove a record as if deleted in the CRM's interface (v2 has no DELETE route)."""
-        with self.lock:
-            record = self._records[resource].pop(record_id, None)
-            if record is not None and resource == "organizations":
-                self._org_names.pop(str(record.get("name", "")).casefold(), None)
-        return record is not None
 
     def select(
         self, resource: str, predicate: Callable[[dict[str, Any]], bool]

@@ -118,3 +118,22 @@ def test_unknown_control_route_is_404(emu, method, path):
 
 def test_post_faults_needs_a_faults_key(emu):
     assert control(emu, "POST", "faults", {"rules": []}).status_code == 400
+
+
+def test_delete_record_removes_it_as_the_crm_ui_would(emu, api):
+    contact = api.create("contacts", {"name": "Ana"})
+    answer = control(emu, "DELETE", f"records/contacts/{contact['id']}")
+    assert answer.json() == {"deleted": contact["id"]}
+    assert api.get(f"/contacts/{contact['id']}").status_code == 404
+
+
+def test_delete_record_frees_an_organization_name(emu, api):
+    emu.delete_record("organizations", ORG_IDS[0])
+    assert api.create("organizations", {"name": "Empresa Exemplo Ltda"})["name"]
+
+
+def test_delete_unknown_record_is_404(emu):
+    answer = control(emu, "DELETE", "records/deals/6621a1b2c3d4e5f678909999")
+    assert answer.status_code == 404
+    with pytest.raises(KeyError):
+        emu.delete_record("people", ORG_IDS[0])
