@@ -90,6 +90,10 @@ def _settle_batch(spec, store, client, batch, taken: set[str], result: RebuildRe
         if not records:
             result.counts["not_found"] += 1
             continue
+        if len(records) > 1 and not (spec.identity or spec.match):
+            # identical records of identical rows (a person entered twice): indistinguishable,
+            # so each such row takes the oldest one no other row took
+            records = records[:1]
         if len(records) > 1 or not hits.complete:
             result.counts["ambiguous"] += 1
             if len(result.ambiguous) < AMBIGUOUS_SHOWN:

@@ -74,12 +74,8 @@ class Fingerprints:
 
     def _row(self, model: str, row: dict) -> Fingerprint:
         if model == "crm_organizations":
-            return (
-                row["company_name"],
-                row["company_website"],
-                _listed(row["company_phone"]),
-                row["cnpj"],
-            )
+            # v2 organizations have no phones: the column is not mapped
+            return (row["company_name"], row["company_website"], row["cnpj"])
         if model == "crm_contacts":
             return (
                 row["full_name"],
@@ -113,7 +109,7 @@ class Fingerprints:
         custom = record.get("custom_fields") or {}
         phones = tuple(p.get("phone") for p in record.get("phones") or [])
         if resource == "organizations":
-            return (record["name"], record.get("url"), phones, custom.get("cnpj"))
+            return (record["name"], record.get("url"), custom.get("cnpj"))
         if resource == "contacts":
             emails = tuple(e.get("email") for e in record.get("emails") or [])
             return (

@@ -235,7 +235,6 @@ models:
           mapping:
             company_name: name
             company_website: website
-            company_phone: phone
             cnpj: "@cnpj"
 
   - name: crm_contacts
