@@ -35,7 +35,7 @@ def assert_clean(run, code):
         pytest.param(
             {**GOOD, "schedule": "daily"},
             f"{P}.schedule: unknown key, expected one of identity, key, links, mapping, mass_change, match, "
-            "mode, partial_success, values",
+            "mode, partial_success, status_on_create, values",
             id="unknown-top-level-key",
         ),
         pytest.param(

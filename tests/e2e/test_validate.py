@@ -509,8 +509,8 @@ def test_every_problem_is_reported_at_once(sample, emulator):
         "error   models.crm_contacts.config.meta.rdcrm.mapping.nome: column 'nome' not found "
         'in "sample"."main"."crm_contacts" (columns: customer_id, full_name, contact_email, '
         "phone_number, cpf, company_code, is_vip)\n"
-        "error   models.crm_deals.config.meta.rdcrm.extra: unknown key, expected one of key, "
-        "links, mapping, match, mode, partial_success, status_on_create, values\n"
+        "error   models.crm_deals.config.meta.rdcrm.extra: unknown key, expected one of identity, "
+        "key, links, mapping, mass_change, match, mode, partial_success, status_on_create, values\n"
         "error   models.crm_linked_deals.config.meta.rdcrm.mapping.product: column 'product' "
         "is VARCHAR (text), but rating takes a whole number from 1 to 5: expected integer, "
         "decimal or float (cast it in the model)\n"
