@@ -7,7 +7,7 @@ import json
 import re
 
 import requests
-from support import REPO
+from support import ACCOUNT_CHECK, REPO
 
 SYNCED_ROWS = 10  # every row of the sample project, once synced
 
@@ -40,6 +40,11 @@ def audit_log(project) -> list[tuple]:
         f"select model_name, row_key, outcome, reason, crm_id from "
         f"{project.state_schema}.rdcrm_sync_log where operation = 'audit' order by logged_at"
     )
+
+
+def sync_requests(emulator) -> list[dict]:
+    """What a sync sent, less its read of the account's custom fields."""
+    return [r for r in emulator.requests() if not r["path"].startswith(ACCOUNT_CHECK)]
 
 
 def gets(emulator) -> list[str]:
@@ -85,7 +90,7 @@ def test_a_record_edited_in_the_crm_is_drifted_then_repaired_by_the_next_sync(pr
 
     emulator.clear_requests()
     assert project.sync("-s", "crm_contacts").exit_code == 0
-    assert [(r["method"], r["path"]) for r in emulator.requests()] == [
+    assert [(r["method"], r["path"]) for r in sync_requests(emulator)] == [
         ("PUT", f"/crm/v2/contacts/{maria['id']}")
     ]
     assert record(emulator, "contacts", "Maria Silva")["emails"] == [
@@ -113,7 +118,9 @@ def test_a_record_deleted_in_the_crm_is_missing_then_created_again(project, emul
 
     emulator.clear_requests()
     assert project.sync("-s", "crm_contacts").exit_code == 0
-    assert [(r["method"], r["path"]) for r in emulator.requests()] == [("POST", "/crm/v2/contacts")]
+    assert [(r["method"], r["path"]) for r in sync_requests(emulator)] == [
+        ("POST", "/crm/v2/contacts")
+    ]
     code, doc, _ = audit(project, "-s", "crm_contacts")
     assert code == 0 and doc["totals"]["in_step"] == 2
 
