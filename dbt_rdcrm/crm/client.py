@@ -113,9 +113,15 @@ def error_message(response: requests.Response) -> tuple[str, str | None]:
     if isinstance(body, dict):
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            messages = [str(e.get("detail") or e.get("message") or "") for e in errors]
-            pointer = ((errors[0].get("source") or {}).get("pointer") or "").rsplit("/", 1)[-1]
-            return redact("; ".join(m for m in messages if m)[:300]), pointer or None
+            messages = [
+                str(e.get("detail") or e.get("message") or "")
+                for e in errors
+                if isinstance(e, dict)
+            ]
+            source = errors[0].get("source")
+            pointer = source.get("pointer") if isinstance(source, dict) else None
+            field = pointer.rsplit("/", 1)[-1] if isinstance(pointer, str) else ""
+            return redact("; ".join(m for m in messages if m)[:300]), field or None
         for key in ("detail", "message", "error_description", "error"):
             if isinstance(body.get(key), str):
                 return redact(body[key][:300]), None

@@ -171,3 +171,20 @@ def test_a_create_that_times_out_is_an_unknown_outcome_not_a_retry(crm):
     with pytest.raises(OutcomeUnknown):
         client.create("deals", {"name": "x"})
     assert crm.hits == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"errors": [{"detail": "bad", "source": "name"}]},
+        {"errors": [{"detail": "bad", "source": {"pointer": 7}}, "odd"]},
+        {"errors": "bad"},
+        {"detail": ["bad"]},
+    ],
+    ids=["source-text", "pointer-number", "errors-text", "detail-list"],
+)
+def test_an_odd_error_body_is_still_a_refusal_with_a_message(crm, body):
+    crm.answer = json_answer(422, body)
+    with pytest.raises(CrmError) as caught:
+        client_for(crm).update("deals", OID, {"name": "x"})
+    assert caught.value.status == 422 and str(caught.value).startswith("HTTP 422: ")
