@@ -194,10 +194,11 @@ class CrmClient:
         attempt = 0
         while True:
             attempt += 1
-            self.limiter.acquire()
+            slot = self.limiter.acquire()
             try:
                 response = self._send(method, path, body, token)
             except requests.RequestException as exc:
+                slot.done(0)
                 repeatable = method != "POST" or _never_sent(exc)
                 kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
                 if not repeatable:
@@ -210,7 +211,14 @@ class CrmClient:
                 raise Transient(
                     0, f"{kind}: {redact(type(exc).__name__)} (after {attempt} attempts)"
                 ) from None
+            except BaseException:
+                slot.done(0)
+                raise
             status = response.status_code
+            wait = _retry_after(response) if status == 429 else None
+            if status == 429 and wait is None:
+                wait = self._delay(attempt)
+            slot.done(status, wait)
             if status < 400:
                 return response.json() if response.content else {}
             message, field = error_message(response)
@@ -224,9 +232,7 @@ class CrmClient:
                 refreshed = True
                 attempt -= 1
                 continue
-            if status == 429:
-                wait = _retry_after(response)
-                self.limiter.pause(wait if wait is not None else self._delay(attempt))
+            if status == 429:  # the limiter pauses everyone for ``wait`` (done above)
                 if attempt < self.max_attempts:
                     continue
                 raise Transient(status, f"rate limited: {message} (after {attempt} attempts)")
