@@ -17,9 +17,9 @@ from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.dbt.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
 from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import UsageError
-from dbt_rdcrm.report.events import Emit, RateLimitWait
+from dbt_rdcrm.report.events import Emit, Event, RateLimitWait, RunFinished
 from dbt_rdcrm.report.masking import masking_emit
-from dbt_rdcrm.report.results import RunResult, write_results
+from dbt_rdcrm.report.results import Pace, RunResult, previous_latency, write_results
 from dbt_rdcrm.sync.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
@@ -76,6 +76,29 @@ def state_store(warehouse, settings: Settings) -> StateStore:
     return StateStore(warehouse, config, scope=settings.base_url)
 
 
+def plan_pace(paths: ProjectPaths, concurrency: int = 1) -> Pace:
+    """What a plan's ETA assumes: the latency the last sync measured, else a default."""
+    latency = previous_latency(paths.target_path)
+    if latency is None:
+        return Pace(concurrency)
+    return Pace(concurrency, latency, "measured by the last sync")
+
+
+def with_run_facts(emit: Emit, pace: Pace | None, limiters: list[RateLimiter]) -> Emit:
+    """``emit``, with the finished run's ETA assumptions (plans) and limiter figures (syncs)
+    filled in before any reporter renders it."""
+
+    def wrapped(event: Event) -> None:
+        if isinstance(event, RunFinished):
+            if pace is not None:
+                event.result.pace = pace
+            if limiters:
+                event.result.limiter = limiters[0].stats()
+        emit(event)
+
+    return wrapped
+
+
 def sync(
     invocation: Invocation,
     options: SyncOptions,
@@ -91,6 +114,9 @@ def sync(
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
     emit = masking_emit(emit, unmasked=unmasked)
+    pace = plan_pace(invocation.paths) if options.dry_run else None
+    limiters: list[RateLimiter] = []
+    emit = with_run_facts(emit, pace, limiters)
     catalog = load_catalog(invocation.paths)
     specs = selected_specs(catalog, invocation.selection)
     with connect(invocation.paths) as warehouse:
@@ -117,10 +143,12 @@ def sync(
                 state_schema=store.config.schema,
             )
             store.ensure()
+            limiter = RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s)))
+            limiters.append(limiter)
             client = CrmClient(
                 settings.base_url,
                 tokens,
-                RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
+                limiter,
                 session=session,
                 max_attempts=settings.max_attempts,
             )
