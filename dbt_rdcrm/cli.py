@@ -156,7 +156,8 @@ def _run(kw, dry_run: bool, command: str) -> int:
         raise UsageError("--show and --unmasked need a plan: use --dry-run or `dbt-rdcrm plan`")
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
-    reporters = [HumanReporter(console, wide=kw.pop("wide"), heartbeat=HEARTBEAT_SECONDS)]
+    human = HumanReporter(console, wide=kw.pop("wide"), heartbeat=HEARTBEAT_SECONDS)
+    reporters = [human]
     json_reporter = JsonReporter(sys.stdout)
     if json_output:
         reporters.append(json_reporter)
@@ -179,6 +180,8 @@ def _run(kw, dry_run: bool, command: str) -> int:
         if json_output and not json_reporter.printed:
             _print_json_error(command, exc)
         raise
+    finally:
+        human.close()
     return result.exit_code
 
 

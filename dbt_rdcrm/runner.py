@@ -19,7 +19,7 @@ from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.report.events import Emit, Event, RateLimitWait, RunFinished
 from dbt_rdcrm.report.masking import masking_emit
-from dbt_rdcrm.report.results import Pace, RunResult, previous_latency, write_results
+from dbt_rdcrm.report.results import Pace, RunResult, previous_pace, write_results
 from dbt_rdcrm.sync.engine import SyncOptions, resolve_columns, run_sync
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
@@ -77,11 +77,8 @@ def state_store(warehouse, settings: Settings) -> StateStore:
 
 
 def plan_pace(paths: ProjectPaths, concurrency: int = 1) -> Pace:
-    """What a plan's ETA assumes: the latency the last sync measured, else a default."""
-    latency = previous_latency(paths.target_path)
-    if latency is None:
-        return Pace(concurrency)
-    return Pace(concurrency, latency, "measured by the last sync")
+    """What a plan's ETA assumes: what the last sync measured, else a default latency."""
+    return previous_pace(paths.target_path, concurrency) or Pace(concurrency)
 
 
 def with_run_facts(emit: Emit, pace: Pace | None, limiters: list[RateLimiter]) -> Emit:

@@ -26,14 +26,18 @@ from __future__ import annotations
 import bisect
 import heapq
 import itertools
+import statistics
 import threading
 import time
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 WINDOW = 60.0
 MARGIN = 0.1  # seconds added to the window: clock granularity and drift between the two sides
 LONG_WAIT = 1.0  # waits at least this long are reported through ``on_wait``
+SAMPLES = 1000  # latency and overhead: the median of the last this many requests
+WORK_GAP = 10.0  # longer gaps between an answer and the next request are not per-request work
 SNAPSHOT_VERSION = 1
 
 
@@ -44,15 +48,21 @@ class LimiterStats:
     requests: int = 0  # requests let through (retries included)
     throttled: int = 0  # answers 429 from the CRM
     waited_s: float = 0.0  # wall seconds during which a request was ready but held back
-    latency_s: float | None = None  # mean seconds from send to answer (429s excluded)
+    latency_s: float | None = None  # median seconds from send to answer (429s excluded)
+    overhead_s: float | None = None  # median seconds from an answer to the same thread's next ask
 
     def to_dict(self) -> dict:
         return {
             "requests": self.requests,
             "throttled": self.throttled,
             "waited_s": round(self.waited_s, 3),
-            "latency_s": None if self.latency_s is None else round(self.latency_s, 4),
+            "latency_s": _rounded(self.latency_s),
+            "overhead_s": _rounded(self.overhead_s),
         }
+
+
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
 
 
 class Slot:
@@ -114,14 +124,15 @@ class RateLimiter:
         self._stamps: list[float] = []  # answered requests (and the ones a 429 revealed), sorted
         self._in_flight: dict[int, float] = {}  # slot id -> send time
         self._ids = itertools.count(1)
-        self._last_send: float | None = None
+        self._next_at = float("-inf")  # the pace: no request before this
         self._paused_until = float("-inf")
         self._need_probe = per_minute > 0
         self._probe: int | None = None
         self._requests = 0
         self._throttled = 0
-        self._latency_sum = 0.0
-        self._latency_n = 0
+        self._latencies: deque[float] = deque(maxlen=SAMPLES)
+        self._overheads: deque[float] = deque(maxlen=SAMPLES)
+        self._thread = threading.local()
         self._waiting = 0
         self._wait_started = 0.0
         self._waited = 0.0
@@ -136,8 +147,7 @@ class RateLimiter:
             return None
         if self._need_probe and self._in_flight:
             return None
-        if self._last_send is not None:
-            delay = max(delay, self._last_send + self._interval - now)
+        delay = max(delay, self._next_at - now)
         cutoff = now - WINDOW - self.margin
         del self._stamps[: bisect.bisect_right(self._stamps, cutoff)]
         used = len(self._stamps) + len(self._in_flight)
@@ -153,7 +163,9 @@ class RateLimiter:
         self._requests += 1
         if self.per_minute > 0:
             self._in_flight[slot.id] = now
-            self._last_send = now
+            # a send a little late (an oversleep) keeps the schedule; a long pause restarts it
+            late = now - self._next_at
+            self._next_at = (self._next_at if late <= self._interval / 2 else now) + self._interval
             if self._need_probe:
                 self._need_probe = False
                 self._probe = slot.id
@@ -168,8 +180,7 @@ class RateLimiter:
             self._server_is_full(now, retry_after if retry_after is not None else 1.0)
             return
         if status:
-            self._latency_sum += now - slot.sent_at
-            self._latency_n += 1
+            self._latencies.append(now - slot.sent_at)
         if self.per_minute > 0:
             bisect.insort(self._stamps, now)
 
@@ -191,6 +202,12 @@ class RateLimiter:
     # --- the blocking API ------------------------------------------------------------------
     def acquire(self) -> Slot:
         """Block until a request may be sent; the returned slot must be ``done()`` on answer."""
+        last_answer = getattr(self._thread, "last_answer", None)
+        if last_answer is not None:
+            with self._cond:
+                gap = self._clock() - last_answer
+                if 0 <= gap < WORK_GAP:
+                    self._overheads.append(gap)
         while True:
             with self._cond:
                 now = self._clock()
@@ -222,8 +239,10 @@ class RateLimiter:
 
     def _finished(self, slot: Slot, status: int, retry_after: float | None) -> None:
         with self._cond:
-            self._answered(slot, self._clock(), status, retry_after)
+            now = self._clock()
+            self._answered(slot, now, status, retry_after)
             self._cond.notify_all()
+        self._thread.last_answer = now
 
     def next_send_in(self) -> float | None:
         """Seconds until a request may leave (0: now); ``None`` while an answer must come back
@@ -241,8 +260,13 @@ class RateLimiter:
             waited = self._waited
             if self._waiting:
                 waited += max(0.0, self._clock() - self._wait_started)
-            latency = self._latency_sum / self._latency_n if self._latency_n else None
-            return LimiterStats(self._requests, self._throttled, waited, latency)
+            return LimiterStats(
+                self._requests,
+                self._throttled,
+                waited,
+                statistics.median(self._latencies) if self._latencies else None,
+                statistics.median(self._overheads) if self._overheads else None,
+            )
 
     # --- memory across runs ----------------------------------------------------------------
     def snapshot(self) -> dict:
@@ -276,7 +300,7 @@ class RateLimiter:
                     if isinstance(stamp, (int, float)) and cutoff < stamp - offset <= now:
                         bisect.insort(self._stamps, stamp - offset)
                 if self._stamps:
-                    self._last_send = max(self._last_send or self._stamps[-1], self._stamps[-1])
+                    self._next_at = max(self._next_at, self._stamps[-1] + self._interval)
             if isinstance(paused, (int, float)):
                 self._paused_until = max(self._paused_until, paused - offset)
 
@@ -286,22 +310,24 @@ def simulate_eta(
     rate: int,
     concurrency: int = 1,
     latency: float = 0.0,
+    overhead: float = 0.0,
     *,
     margin: float = MARGIN,
     exact_up_to: int = 2_000,
 ) -> float:
     """Seconds ``requests`` take through a fresh :class:`RateLimiter` at ``rate`` per minute
-    with ``concurrency`` workers, each request answered ``latency`` seconds after it leaves:
+    with ``concurrency`` workers, each request answered ``latency`` seconds after it leaves and
+    its worker busy ``overhead`` seconds more (recording it) before asking for the next one:
     from the first send to the last answer. Pure: a virtual clock, nothing sleeps.
 
     Past ``exact_up_to`` requests the steady rate of the simulated part is extrapolated.
     """
     concurrency = max(1, concurrency)
-    latency = max(0.0, latency)
+    latency, overhead = max(0.0, latency), max(0.0, overhead)
     if requests <= 0:
         return 0.0
     if rate <= 0:
-        return -(-requests // concurrency) * latency
+        return -(-requests // concurrency) * (latency + overhead) - overhead
     simulated = min(requests, max(exact_up_to, 3 * rate))
     now = [0.0]
     limiter = RateLimiter(rate, clock=lambda: now[0], sleep=_no_sleep, margin=margin)
@@ -315,7 +341,7 @@ def simulate_eta(
         if next_answer <= next_free:
             now[0], _, slot = heapq.heappop(answers)
             limiter._answered(slot, now[0], 200, None)
-            heapq.heappush(free, now[0])
+            heapq.heappush(free, now[0] + overhead)
             last_answer = now[0]
             continue
         now[0] = heapq.heappop(free)

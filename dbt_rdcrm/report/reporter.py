@@ -77,7 +77,7 @@ def eta_line(result: RunResult) -> str:
     if not requests:
         return "0 requests: nothing to send"
     pace = result.pace
-    how = f"{pace.concurrency} at a time, {pace.latency_s:.2f}s each ({pace.source})"
+    how = f"{pace.concurrency} at a time, {pace.per_request_s:.2f}s each ({pace.source})"
     eta = eta_text(result.eta(requests) or 0.0)
     if result.rate_limit <= 0:
         return f"{plural(requests, 'request')}: about {eta} with no rate limit, {how}"
@@ -393,7 +393,7 @@ class HumanReporter:
             self.last_line = now
             m = self.current
             if m is None:
-                self.console.print("... preparing")
+                self.console.print("... working: reading the warehouse")
                 return
             elapsed = now - self.current_since
             speed = self.current_done / elapsed if elapsed > 0 else None
@@ -403,6 +403,10 @@ class HumanReporter:
             left = f", about {_clock(eta)} left" if eta is not None else ""
             line = f"... {m.model}: {self.current_done} of {m.to_process} rows{pace}{left}"
             self.console.print(escape(line), soft_wrap=True)
+
+    def close(self) -> None:
+        """Stop the heartbeat (a run that ended without ``RunFinished`` still stops it)."""
+        self._stop.set()
 
     def _beat(self) -> None:
         while not self._stop.wait(self.heartbeat):

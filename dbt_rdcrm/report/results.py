@@ -35,28 +35,38 @@ class Pace:
     """What a plan's ETA assumes: workers sending at once and seconds per request."""
 
     concurrency: int = 1
-    latency_s: float = ASSUMED_LATENCY
+    latency_s: float = ASSUMED_LATENCY  # from a request's send to its answer
+    overhead_s: float = 0.0  # from an answer to the same worker's next request (recording it)
     source: str = "assumed"  # measured by the last sync | assumed
 
+    @property
+    def per_request_s(self) -> float:
+        return self.latency_s + self.overhead_s
+
     def eta(self, requests: int, rate_limit: int) -> float:
-        return simulate_eta(requests, rate_limit, self.concurrency, self.latency_s)
+        return simulate_eta(requests, rate_limit, self.concurrency, self.latency_s, self.overhead_s)
 
     def to_dict(self) -> dict:
         return {
             "concurrency": self.concurrency,
             "latency_s": round(self.latency_s, 4),
+            "overhead_s": round(self.overhead_s, 4),
             "latency_source": self.source,
         }
 
 
-def previous_latency(target_path: Path) -> float | None:
-    """The mean latency the last sync measured (from its results file), if any."""
+def previous_pace(target_path: Path, concurrency: int = 1) -> Pace | None:
+    """The latency and per-request work the last sync measured (its results file), if any."""
     try:
         document = json.loads((target_path / RESULTS_FILE).read_text(encoding="utf-8"))
         latency = document["limiter"]["latency_s"]
-    except (OSError, ValueError, KeyError, TypeError):
+        overhead = document["limiter"].get("overhead_s") or 0.0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
-    return float(latency) if isinstance(latency, (int, float)) and latency >= 0 else None
+    numbers = all(isinstance(v, (int, float)) and v >= 0 for v in (latency, overhead))
+    if latency is None or not numbers:
+        return None
+    return Pace(concurrency, float(latency), float(overhead), "measured by the last sync")
 
 
 class Outcome(str, Enum):

@@ -121,6 +121,7 @@ def json_output(project, monkeypatch, options: SyncOptions, command: str, *selec
     assert document.pop("base_url").startswith("http://127.0.0.1:")
     if document["limiter"] is not None:  # measured: only its presence is exact
         assert document["limiter"].pop("latency_s") >= 0
+        assert (document["limiter"].pop("overhead_s") or 0) >= 0
     return document
 
 
@@ -181,6 +182,7 @@ GOLDEN_PLAN_JSON = """\
   "eta": {
     "concurrency": 1,
     "latency_s": 0.3,
+    "overhead_s": 0.0,
     "latency_source": "assumed"
   },
   "limiter": null,

@@ -230,5 +230,6 @@ def test_plan_keeps_the_last_syncs_results_and_times_itself_with_its_latency(sam
     assert run.results["eta"] == {
         "concurrency": 1,
         "latency_s": json.loads(synced)["limiter"]["latency_s"],
+        "overhead_s": json.loads(synced)["limiter"]["overhead_s"] or 0.0,
         "latency_source": "measured by the last sync",
     }

@@ -145,7 +145,35 @@ def test_stats_count_requests_429s_time_held_back_and_latency():
     assert (stats.requests, stats.throttled) == (3, 1)
     assert stats.waited_s == pytest.approx(0.75 + 0.25)  # pacing: 1 s between sends
     assert stats.latency_s == pytest.approx(0.5)
-    assert stats.to_dict() == {"requests": 3, "throttled": 1, "waited_s": 1.0, "latency_s": 0.5}
+    assert stats.to_dict() == {
+        "requests": 3,
+        "throttled": 1,
+        "waited_s": 1.0,
+        "latency_s": 0.5,
+        "overhead_s": 0.0,
+    }
+
+
+def test_the_work_between_an_answer_and_the_next_request_is_measured_per_thread():
+    t = FakeTime()
+    limiter = limiter_on(t, 0)
+    for work in (0.02, 0.04, 0.03, 30.0):  # the last gap is a pause between models, not work
+        send(limiter, t, latency=0.5)
+        t.now += work
+    send(limiter, t)
+    assert limiter.stats().overhead_s == pytest.approx(0.03)
+
+
+def test_a_late_send_keeps_the_pace_schedule_a_long_pause_restarts_it():
+    t = FakeTime()
+    limiter = limiter_on(t, 120)
+    send(limiter, t)
+    t.now += 0.52  # woke 20 ms late
+    send(limiter, t)
+    assert limiter.next_send_in() == pytest.approx(0.48)
+    t.now += 10.0
+    send(limiter, t)
+    assert limiter.next_send_in() == pytest.approx(0.5)
 
 
 def test_threads_sharing_one_limiter_keep_the_global_rate():
@@ -207,17 +235,19 @@ def test_an_unreadable_snapshot_is_ignored(snapshot):
 
 
 @pytest.mark.parametrize(
-    ("requests", "rate", "concurrency", "latency", "low", "high"),
+    ("requests", "rate", "concurrency", "latency", "overhead", "low", "high"),
     [
-        pytest.param(0, 120, 1, 0.3, 0, 0, id="nothing"),
-        pytest.param(1, 120, 1, 0.8, 0.8, 0.8, id="one-request-is-its-latency"),
-        pytest.param(10, 0, 2, 1.0, 5.0, 5.0, id="unlimited-is-latency-per-worker"),
-        pytest.param(300, 120, 1, 0.0, 149.5, 150.0, id="pace-bound-no-burst"),
-        pytest.param(300, 120, 1, 0.8, 240.0, 240.0, id="sequential-latency-bound"),
-        pytest.param(300, 120, 4, 0.8, 150.0, 300 * 60 / 120 * 1.03, id="pool-at-800ms"),
-        pytest.param(300, 120, 4, 1.5, 150.0, 300 * 60 / 120 * 1.05, id="pool-at-1500ms"),
-        pytest.param(1_000_000, 120, 4, 0.3, 500_000, 500_000 * 1.01, id="a-million"),
+        pytest.param(0, 120, 1, 0.3, 0, 0, 0, id="nothing"),
+        pytest.param(1, 120, 1, 0.8, 0, 0.8, 0.8, id="one-request-is-its-latency"),
+        pytest.param(10, 0, 2, 1.0, 0, 5.0, 5.0, id="unlimited-is-latency-per-worker"),
+        pytest.param(300, 120, 1, 0.0, 0, 149.5, 150.0, id="pace-bound-no-burst"),
+        pytest.param(300, 120, 1, 0.8, 0, 240.0, 240.0, id="sequential-latency-bound"),
+        pytest.param(300, 120, 1, 0.4, 0.2, 179.8, 179.8, id="sequential-with-work-per-row"),
+        pytest.param(300, 120, 4, 0.8, 0, 150.0, 300 * 60 / 120 * 1.03, id="pool-at-800ms"),
+        pytest.param(300, 120, 4, 1.5, 0, 150.0, 300 * 60 / 120 * 1.05, id="pool-at-1500ms"),
+        pytest.param(1_000_000, 120, 4, 0.3, 0, 500_000, 500_000 * 1.01, id="a-million"),
     ],
 )
-def test_simulated_eta(requests, rate, concurrency, latency, low, high):
-    assert low - 1e-6 <= simulate_eta(requests, rate, concurrency, latency) <= high + 1e-6
+def test_simulated_eta(requests, rate, concurrency, latency, overhead, low, high):
+    eta = simulate_eta(requests, rate, concurrency, latency, overhead)
+    assert low - 1e-6 <= eta <= high + 1e-6

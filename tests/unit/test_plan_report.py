@@ -72,7 +72,7 @@ def test_eta_text_rounds_up_to_whole_seconds(seconds, text):
         pytest.param(
             1,
             120,
-            Pace(1, 0.8, "measured by the last sync"),
+            Pace(1, 0.8, source="measured by the last sync"),
             "1 request: about 1s at 120 requests/minute, 1 at a time, 0.80s each "
             "(measured by the last sync)",
             id="one",
@@ -80,7 +80,7 @@ def test_eta_text_rounds_up_to_whole_seconds(seconds, text):
         pytest.param(
             300,
             120,
-            Pace(1, 0.8, "measured by the last sync"),
+            Pace(1, 0.8, source="measured by the last sync"),
             "300 requests: about 4m00s at 120 requests/minute, 1 at a time, 0.80s each "
             "(measured by the last sync)",
             id="latency-bound",

@@ -257,5 +257,6 @@ def test_sync_json_carries_the_limiter_figures():
         "throttled": 1,
         "waited_s": 3.25,
         "latency_s": 0.3,
+        "overhead_s": None,
     }
     assert document["eta"] is None
