@@ -75,6 +75,30 @@ def check_base_url(url: str) -> str:
     return url.rstrip("/")
 
 
+# v2 payload keys whose mapping field has another name
+_MAPPING_FIELDS = {
+    "emails": "email",
+    "phones": "phone",
+    "url": "website",
+    "contact_ids": "contact_id",
+}
+
+
+def pointer_field(pointer: object) -> str | None:
+    """The mapping field a JSON pointer names: ``/data/emails/0/email`` -> ``email``,
+    ``/data/contact_ids/1`` -> ``contact_id``, ``/data/custom_fields/cpf`` -> ``@cpf``."""
+    if not isinstance(pointer, str):
+        return None
+    parts = [part for part in pointer.split("/") if part]
+    if parts[:1] == ["data"]:
+        parts = parts[1:]
+    if not parts:
+        return None
+    if parts[0] == "custom_fields" and len(parts) > 1:
+        return "@" + parts[1]
+    return _MAPPING_FIELDS.get(parts[0], parts[0])
+
+
 def error_message(response: requests.Response) -> tuple[str, str | None]:
     """(message, field) from an error body, per the contract; never the whole body."""
     text = response.text or ""
@@ -86,8 +110,12 @@ def error_message(response: requests.Response) -> tuple[str, str | None]:
         errors = body.get("errors")
         if isinstance(errors, list) and errors and isinstance(errors[0], dict):
             messages = [str(e.get("detail") or e.get("message") or "") for e in errors]
-            pointer = ((errors[0].get("source") or {}).get("pointer") or "").rsplit("/", 1)[-1]
-            return redact("; ".join(m for m in messages if m)[:300]), pointer or None
+            pointers = (
+                (e.get("source") or {}).get("pointer") if isinstance(e, dict) else None
+                for e in errors
+            )
+            field = next((f for f in map(pointer_field, pointers) if f), None)
+            return redact("; ".join(m for m in messages if m)[:300]), field
         for key in ("detail", "message", "error_description", "error"):
             if isinstance(body.get(key), str):
                 return redact(body[key][:300]), None
