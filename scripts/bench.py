@@ -213,7 +213,7 @@ def engine_at(ctx: Context, latency: float) -> list[Figure]:
     from dbt_rdcrm.emulator import Emulator
 
     root = copy_of_template(ctx, f"engine-{int(latency * 1000)}ms")
-    warmup = 5
+    warmup = 20  # the latency and per-request work a previous sync would have measured
     with Emulator(rate_limit=LIMIT) as emu:
         emu.set_faults(latency_rules(latency))
         sync(ctx, root, emu.base_url, "--max-requests", str(warmup))
