@@ -1,9 +1,10 @@
 """Benchmark: every figure of issue 13 next to its goal, measured against the CRM emulator.
 
-Each figure group is one function ``f(ctx) -> list[Figure]`` in ``GROUPS``; add a group by
-writing a function and listing it there. Groups that only wait on the emulator's rate limit
+Each figure group is one function ``f(ctx) -> list[Figure]`` listed in ``WAITING_GROUPS`` (it
+mostly waits on the emulator) or ``CPU_GROUPS`` (it measures the machine); add a group by writing
+a function and listing it there. Groups that only wait on the emulator's rate limit
 run in threads next to the CPU-bound ones, so the whole bench stays under ~15 minutes
-(``--quick``: ~3 minutes, smaller sizes, same figures).
+(``--quick``: ~6 minutes, smaller sizes, same figures).
 
 Rate-limit figures use the emulator's real limit (120 requests/minute) and its ``latency``
 fault (the emulator counts a request when it arrives, then sleeps, as a slow server would).
@@ -473,7 +474,7 @@ def report(figures: list[Figure]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="smaller sizes, ~3 minutes")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, ~6 minutes")
     parser.add_argument("--rows", type=int, help=f"rows of the large model (default {ROWS:,})")
     parser.add_argument("--only", help="run only groups whose name contains this")
     parser.add_argument("--seed", nargs=2, metavar=("PROJECT", "BASE_URL"), help=argparse.SUPPRESS)

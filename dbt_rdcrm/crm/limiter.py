@@ -36,7 +36,7 @@ from dataclasses import dataclass
 WINDOW = 60.0
 MARGIN = 0.1  # seconds added to the window: clock granularity and drift between the two sides
 LONG_WAIT = 1.0  # waits at least this long are reported through ``on_wait``
-SAMPLES = 1000  # latency and overhead: the mean of the last this many requests
+SAMPLES = 1000  # latency and overhead: measured over the last this many requests
 WORK_GAP = 10.0  # longer gaps between an answer and the next request are not per-request work
 SNAPSHOT_VERSION = 1
 
@@ -49,7 +49,9 @@ class LimiterStats:
     throttled: int = 0  # answers 429 from the CRM
     waited_s: float = 0.0  # wall seconds during which a request was ready but held back
     latency_s: float | None = None  # mean seconds from send to answer (429s excluded)
-    overhead_s: float | None = None  # mean seconds from an answer to the same thread's next ask
+    # median seconds from an answer to the same thread's next ask: the engine's work per request
+    # (a median: a busy moment of the machine is not the engine's pace)
+    overhead_s: float | None = None
 
     def to_dict(self) -> dict:
         return {
@@ -265,7 +267,7 @@ class RateLimiter:
                 self._throttled,
                 waited,
                 statistics.fmean(self._latencies) if self._latencies else None,
-                statistics.fmean(self._overheads) if self._overheads else None,
+                statistics.median(self._overheads) if self._overheads else None,
             )
 
     # --- memory across runs ----------------------------------------------------------------
