@@ -35,7 +35,7 @@ demo: install
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh
 
 bench: install
-	$(BIN)/python scripts/bench.py
+	$(BIN)/python scripts/bench.py $(ARGS)
 
 # The chaos campaign of issue 9 (minutes, not part of `make test`): CHAOS_ARGS="-n 100 -v"
 chaos: install

@@ -19,7 +19,7 @@ from dbt_rdcrm import __version__, runner
 from dbt_rdcrm.config.settings import resolve_paths
 from dbt_rdcrm.errors import ConfigError, RdcrmError, UsageError
 from dbt_rdcrm.redaction import redact
-from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter, fan_out
+from dbt_rdcrm.report.reporter import HEARTBEAT_SECONDS, HumanReporter, JsonReporter, fan_out
 from dbt_rdcrm.report.results import SCHEMA_VERSION
 from dbt_rdcrm.report.terminal import shown, shown_lines
 from dbt_rdcrm.sync.engine import SyncOptions
@@ -173,7 +173,8 @@ def _run(kw, dry_run: bool, command: str) -> int:
         raise UsageError("--show and --unmasked need a plan: use --dry-run or `dbt-rdcrm plan`")
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
-    reporters = [HumanReporter(console)]
+    human = HumanReporter(console, wide=kw.pop("wide"), heartbeat=HEARTBEAT_SECONDS)
+    reporters = [human]
     json_reporter = JsonReporter(sys.stdout)
     if json_output:
         reporters.append(json_reporter)
@@ -198,6 +199,8 @@ def _run(kw, dry_run: bool, command: str) -> int:
         if json_output and not json_reporter.printed:
             _print_json_error(command, exc)
         raise
+    finally:
+        human.close()
     return result.exit_code
 
 
@@ -258,6 +261,11 @@ def sync_flags(f):
         default=0,
         metavar="N",
         help="Plan only: show the first N payloads per operation per model, personal data masked.",
+    )(f)
+    f = click.option(
+        "--wide",
+        is_flag=True,
+        help="Summary with every column (mode, rows read, each outcome, 429s, time waited).",
     )(f)
     f = output_option("json", what="the run results")(f)
     f = click.option(

@@ -20,9 +20,9 @@ from dbt_rdcrm.dbt.columns import resolve_columns
 from dbt_rdcrm.dbt.manifest import Catalog, load_manifest, specs_from_manifest, sync_order
 from dbt_rdcrm.dbt.selection import select
 from dbt_rdcrm.errors import RdcrmError, UsageError
-from dbt_rdcrm.report.events import Emit, RateLimitWait
+from dbt_rdcrm.report.events import Emit, Event, RateLimitWait, RunFinished
 from dbt_rdcrm.report.masking import masking_emit
-from dbt_rdcrm.report.results import RunResult, write_results
+from dbt_rdcrm.report.results import Pace, RunResult, previous_pace, write_results
 from dbt_rdcrm.report.tracker import RunTracker
 from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.lease import Lease, holder_description
@@ -113,6 +113,7 @@ def open_session(
     concurrency: int | None = None,
     clock: Callable[[], float] = time.monotonic,
     tracker: RunTracker | None = None,
+    limiters: list[RateLimiter] | None = None,
 ) -> Iterator[Session]:
     """Everything a command needs, released in order when it ends. ``write`` creates the state
     tables, holds the lease and builds the CRM client; otherwise nothing is written."""
@@ -154,10 +155,13 @@ def open_session(
         lease.acquire()
         store.on_flush = lease.heartbeat
         try:
+            limiter = RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s)))
+            if limiters is not None:
+                limiters.append(limiter)
             client = CrmClient(
                 settings.base_url,
                 tokens,
-                RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s))),
+                limiter,
                 session=session,
                 max_attempts=settings.max_attempts,
                 timeouts=settings.timeouts,
@@ -171,6 +175,26 @@ def open_session(
         finally:
             store.on_flush = None
             lease.release()
+
+
+def plan_pace(paths: ProjectPaths, concurrency: int = 1) -> Pace:
+    """What a plan's ETA assumes: what the last sync measured, else a default latency."""
+    return previous_pace(paths.target_path, concurrency) or Pace(concurrency)
+
+
+def with_run_facts(emit: Emit, pace: Pace | None, limiters: list[RateLimiter]) -> Emit:
+    """``emit``, with the finished run's ETA assumptions (plans) and limiter figures (syncs)
+    filled in before any reporter renders it."""
+
+    def wrapped(event: Event) -> None:
+        if isinstance(event, RunFinished):
+            if pace is not None:
+                event.result.pace = pace
+            if limiters:
+                event.result.limiter = limiters[0].stats()
+        emit(event)
+
+    return wrapped
 
 
 def sync(
@@ -188,9 +212,12 @@ def sync(
 
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
-    tracker = RunTracker(masking_emit(emit, unmasked=unmasked), command, options.dry_run)
+    pace = plan_pace(invocation.paths, options.concurrency or 4) if options.dry_run else None
+    limiters: list[RateLimiter] = []
+    emit = with_run_facts(masking_emit(emit, unmasked=unmasked), pace, limiters)
+    tracker = RunTracker(emit, command, options.dry_run)
     try:
-        result = _sync(invocation, options, tracker, command, session, clock)
+        result = _sync(invocation, options, tracker, command, session, clock, limiters)
         write_results(result, invocation.paths.target_path)
     except (Exception, KeyboardInterrupt) as exc:  # the run's results are written whatever ends it
         with suppress(RdcrmError):
@@ -211,6 +238,7 @@ def _sync(
     command: str,
     session: requests.Session | None,
     clock: Callable[[], float],
+    limiters: list[RateLimiter],
 ) -> RunResult:
     with open_session(
         invocation,
@@ -221,6 +249,7 @@ def _sync(
         concurrency=options.concurrency,
         clock=clock,
         tracker=tracker,
+        limiters=limiters,
     ) as s:
         options = replace(options, concurrency=s.settings.concurrency)
         return run_sync(

@@ -1,20 +1,25 @@
-"""Benchmark: a no-change re-run of a 1,000,000-row model against a plain streaming scan.
+"""Benchmark: every figure of issue 13 next to its goal, measured against the CRM emulator.
 
-Builds a DuckDB dbt project with one contacts model of N rows (default 1,000,000), seeds the
-sync state as if every row had been sent (sending 1M rows through HTTP would take hours at the
-CRM's rate limit and minutes even against the emulator with no limit), then measures, each in a
-fresh process so start-up and peak memory are counted the same way:
+Each figure group is one function ``f(ctx) -> list[Figure]`` listed in ``WAITING_GROUPS`` (it
+mostly waits on the emulator) or ``CPU_GROUPS`` (it measures the machine); add a group by writing
+a function and listing it there. Groups that only wait on the emulator's rate limit
+run in threads next to the CPU-bound ones, so the whole bench stays under ~15 minutes
+(``--quick``: ~6 minutes, smaller sizes, same figures).
 
-- scan:   Warehouse.connect + a plain streaming read of the mapped columns (fetchmany)
-- rerun:  `dbt-rdcrm sync` with nothing changed (must send 0 requests)
-- plan:   `dbt-rdcrm plan` after a mapping change (every row needs work: spooled, not held)
+Rate-limit figures use the emulator's real limit (120 requests/minute) and its ``latency``
+fault (the emulator counts a request when it arrives, then sleeps, as a slow server would).
 
-Prints wall times, the rerun/scan ratio (target <= 3) and peak RSS (target <= 500 MB).
-
-Then the audit: a 10,000-row model whose records are in the emulator as a sync left them (seeded
-as fixtures, one created per second) and whose id map is seeded to match; `dbt-rdcrm audit`
-must find every row in step for at most 51 requests (50 pages of 200, one to close the window).
-`--audit-only` runs just that part.
+- throughput: requests/minute reached by ``dbt-rdcrm sync`` (the engine as it is) and by the
+  client's limiter driven by a pool of 4 threads (what a concurrent engine can reach), at
+  0 / 300 / 800 / 1500 ms latency; 429 answers of each.
+- plan ETA vs actual: a warm-up sync measures the latency, ``plan`` predicts the rest, ``sync``
+  sends it; the ETA is compared with the emulator's span of those requests.
+- back to back: a second sync on the same account right after a first one that filled the
+  window; its 429 answers.
+- startup: CPU seconds of ``dbt-rdcrm plan`` against ``dbt parse`` on the same project.
+- terminal vs piped: ``plan`` of many rows with its output on a pseudo-terminal and on a pipe.
+- rerun and memory: a no-change re-run of a large model against a plain streaming scan, and
+  peak RSS (``--rows``, default 1,000,000).
 """
 
 from __future__ import annotations
@@ -22,19 +27,47 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
+import pty
+import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
 ROWS = 1_000_000
-AUDIT_ROWS = 10_000
-AUDIT_TARGET = 51
-FIXTURES_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
+LIMIT = 120
+LATENCIES = (0.0, 0.3, 0.8, 1.5)
+POOL = 4
 
+
+@dataclass(frozen=True)
+class Figure:
+    what: str
+    measured: str
+    goal: str
+    met: bool | None = None  # None: informative, no goal to meet
+
+
+@dataclass
+class Context:
+    root: Path
+    quick: bool
+    rows: int
+    env: dict[str, str]
+    template: Path | None = None  # a built project: contacts model of ``creates`` rows
+    creates: int = 300
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+# --- projects ------------------------------------------------------------------------------
 PROJECT = """name: rdcrm_bench
 version: "1.0"
 config-version: 2
@@ -48,7 +81,7 @@ PROFILES = """rdcrm_bench:
   outputs:
     dev:
       type: duckdb
-      path: "{db}"
+      path: "{{{{ env_var('BENCH_DB', '{db}') }}}}"
       threads: 1
 """
 MODEL = """select
@@ -89,27 +122,299 @@ print(rows, connected - started, time.perf_counter() - connected)
 """
 
 
-def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS in MB, and stdout of a child process."""
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    out, err = process.stdout.read(), process.stderr.read()
-    process.returncode = os.waitstatus_to_exitcode(status)
-    if process.returncode not in (0,):
-        raise SystemExit(f"{command[:3]} failed ({process.returncode}):\n{out}\n{err}")
-    return wall, usage.ru_maxrss / 1024, out
-
-
-def write_project(root: Path, rows: int, name_field: str) -> None:
+def write_project(root: Path, rows: int, name_field: str = "name") -> None:
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "dbt_project.yml").write_text(PROJECT)
     (root / "profiles.yml").write_text(PROFILES.format(db=root / "bench.duckdb"))
     (root / "models" / "bench_contacts.sql").write_text(MODEL.format(rows=rows))
     (root / "models" / "schema.yml").write_text(SCHEMA.format(name_field=name_field))
+
+
+def project_env(ctx: Context, root: Path, base_url: str, rate_limit: int = LIMIT) -> dict:
+    return {
+        **ctx.env,
+        "DBT_PROFILES_DIR": str(root),
+        "BENCH_DB": str(root / "bench.duckdb"),
+        "RDCRM_BASE_URL": base_url,
+        "RDCRM_RATE_LIMIT": str(rate_limit),
+    }
+
+
+def run(command: list[str], env: dict[str, str], stdout=subprocess.PIPE) -> Run:
+    """Run a child process to the end: wall and CPU seconds, peak RSS, output."""
+    started = time.perf_counter()
+    process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
+    errors: list[str] = []
+    drain = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    drain.start()
+    out = process.stdout.read() if process.stdout else ""
+    drain.join()
+    err = errors[0] if errors else ""
+    _, status, usage = os.wait4(process.pid, 0)
+    wall = time.perf_counter() - started
+    code = os.waitstatus_to_exitcode(status)
+    if code not in (0, 1):
+        raise SystemExit(f"{' '.join(command[:3])} failed ({code}):\n{out}\n{err}")
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, code)
+
+
+@dataclass(frozen=True)
+class Run:
+    wall: float
+    cpu: float
+    rss_mb: float
+    out: str
+    code: int
+
+
+def built_template(ctx: Context) -> Path:
+    """One built project, copied by every run that needs its own state."""
+    with ctx.lock:
+        if ctx.template is None:
+            root = ctx.root / "template"
+            write_project(root, ctx.creates)
+            env = project_env(ctx, root, "http://127.0.0.1:9/crm/v2")
+            run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
+            ctx.template = root
+        return ctx.template
+
+
+def copy_of_template(ctx: Context, name: str) -> Path:
+    destination = ctx.root / name
+    shutil.copytree(built_template(ctx), destination)
+    return destination
+
+
+def sync(ctx: Context, root: Path, base_url: str, *args: str, command: str = "sync") -> dict:
+    env = project_env(ctx, root, base_url)
+    done = run(
+        [str(BIN / "dbt-rdcrm"), command, "--project-dir", str(root), "--output", "json", *args],
+        env,
+    )
+    return json.loads(done.out)
+
+
+def arrivals(requests: list[dict]) -> list[float]:
+    """Seconds (epoch) at which the emulator logged each request."""
+    return [datetime.fromisoformat(r["time"].replace("Z", "+00:00")).timestamp() for r in requests]
+
+
+def per_minute(times: list[float]) -> float:
+    times = sorted(times)
+    return (len(times) - 1) * 60 / (times[-1] - times[0]) if len(times) > 1 else 0.0
+
+
+def latency_rules(seconds: float) -> list[dict]:
+    return [{"action": "latency", "seconds": seconds}] if seconds else []
+
+
+# --- groups --------------------------------------------------------------------------------
+def engine_at(ctx: Context, latency: float) -> list[Figure]:
+    """Warm-up sync (measures latency), plan (ETA), sync (rate, 429s): one latency."""
+    from dbt_rdcrm.emulator import Emulator
+
+    root = copy_of_template(ctx, f"engine-{int(latency * 1000)}ms")
+    warmup = 20  # the latency and per-request work a previous sync would have measured
+    with Emulator(rate_limit=LIMIT) as emu:
+        emu.set_faults(latency_rules(latency))
+        sync(ctx, root, emu.base_url, "--max-requests", str(warmup))
+        plan = sync(ctx, root, emu.base_url, command="plan")
+        emu.clear_requests()
+        result = sync(ctx, root, emu.base_url)
+        log = emu.requests()
+    times = arrivals(log)
+    sent = [t for t, r in zip(times, log, strict=True) if r["status"] != 429]
+    rate = per_minute(sent)
+    throttled = sum(1 for r in log if r["status"] == 429)
+    span = max(times) - min(times) + latency
+    eta = plan["totals"]["eta_s"]
+    ms = f"{int(latency * 1000)} ms"
+    return [
+        Figure(
+            f"requests/minute, sync as it is, {ms}",
+            f"{rate:.1f} ({rate / LIMIT:.0%})",
+            ">= 97 % of 120",
+            rate >= 0.97 * LIMIT,
+        ),
+        Figure(f"429 answers, sync, {ms}", f"{throttled} in {len(log)}", "0", throttled == 0),
+        Figure(
+            f"plan ETA vs actual span, {ms}",
+            f"{eta:.0f}s vs {span:.0f}s ({eta / span - 1:+.0%}; measured latency "
+            f"{plan['eta']['latency_s']:.2f}s + work {plan['eta']['overhead_s']:.2f}s, "
+            f"sync took {result['elapsed_s']:.0f}s)",
+            "within 10 %",
+            abs(eta / span - 1) <= 0.10,
+        ),
+    ]
+
+
+def pool_at(ctx: Context, latency: float) -> list[Figure]:
+    """The client's limiter shared by a pool of threads, straight against the emulator."""
+    from dbt_rdcrm.auth.provider import StaticTokenProvider
+    from dbt_rdcrm.crm.client import CrmClient
+    from dbt_rdcrm.crm.limiter import RateLimiter
+    from dbt_rdcrm.emulator import Emulator
+
+    requests = 60 if ctx.quick else ctx.creates
+    with Emulator(rate_limit=LIMIT) as emu:
+        emu.set_faults(latency_rules(latency))
+        limiter = RateLimiter(LIMIT)
+        client = CrmClient(emu.base_url, StaticTokenProvider("emulator-token"), limiter)
+        with ThreadPoolExecutor(POOL) as pool:
+            list(pool.map(lambda n: client.create("contacts", {"name": f"P {n}"}), range(requests)))
+        log = emu.requests()
+    times = arrivals([r for r in log if r["status"] != 429])
+    rate = per_minute(times)
+    throttled = sum(1 for r in log if r["status"] == 429)
+    ms = f"{int(latency * 1000)} ms"
+    return [
+        Figure(
+            f"requests/minute, limiter + {POOL} threads, {ms}",
+            f"{rate:.1f} ({rate / LIMIT:.0%}), {throttled} 429s",
+            ">= 97 % of 120, 0 429s",
+            rate >= 0.97 * LIMIT and throttled == 0,
+        )
+    ]
+
+
+def back_to_back(ctx: Context) -> list[Figure]:
+    """A sync starts right after another one spent the account's window."""
+    from dbt_rdcrm.emulator import Emulator
+
+    first_n, second_n = (130, 30) if ctx.quick else (180, 180)
+    first, second = copy_of_template(ctx, "b2b-first"), copy_of_template(ctx, "b2b-second")
+    with Emulator(rate_limit=LIMIT) as emu:
+        emu.set_faults(latency_rules(0.3))
+        sync(ctx, first, emu.base_url, "--max-requests", str(first_n))
+        before = len(emu.requests())
+        result = sync(ctx, second, emu.base_url, "--max-requests", str(second_n))
+        log = emu.requests()
+    throttled_first = sum(1 for r in log[:before] if r["status"] == 429)
+    throttled_second = sum(1 for r in log[before:] if r["status"] == 429)
+    return [
+        Figure(
+            "429 answers, sync started right after another",
+            f"{throttled_second} in {len(log) - before} (first run: {throttled_first}; "
+            f"limiter counted {result['limiter']['throttled']})",
+            "<= 1 per run",
+            throttled_second <= 1 and throttled_first <= 1,
+        )
+    ]
+
+
+def startup(ctx: Context) -> list[Figure]:
+    """CPU seconds of ``dbt-rdcrm plan`` (nothing to do) against ``dbt parse``."""
+    root = copy_of_template(ctx, "startup")
+    env = project_env(ctx, root, "http://127.0.0.1:9/crm/v2")
+    plan_cpu, parse_cpu = [], []
+    for _ in range(3):
+        parse_cpu.append(run([str(BIN / "dbt"), "parse", "--project-dir", str(root)], env).cpu)
+        plan_cpu.append(run([str(BIN / "dbt-rdcrm"), "plan", "--project-dir", str(root)], env).cpu)
+    ratio = statistics.median(plan_cpu) / statistics.median(parse_cpu)
+    cli_import = import_seconds("dbt_rdcrm.cli", env)
+    return [
+        Figure(
+            "startup, plan vs dbt parse (CPU, median of 3)",
+            f"{ratio:.2f}x ({statistics.median(plan_cpu):.2f}s vs "
+            f"{statistics.median(parse_cpu):.2f}s; import dbt_rdcrm.cli {cli_import:.2f}s)",
+            "<= 1.1x",
+            ratio <= 1.1,
+        )
+    ]
+
+
+def import_seconds(module: str, env: dict[str, str]) -> float:
+    """Cumulative import time of ``module`` as ``python -X importtime`` reports it."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", f"import {module}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    for line in reversed(done.stderr.splitlines()):
+        parts = [p.strip() for p in line.split("|")]
+        if len(parts) == 3 and parts[2] == module:
+            return int(parts[1]) / 1e6
+    return float("nan")
+
+
+def terminal_vs_piped(ctx: Context) -> list[Figure]:
+    """``plan`` of many rows with its output on a pseudo-terminal, then on a pipe."""
+    rows = 20_000 if ctx.quick else 100_000
+    root = ctx.root / "terminal"
+    write_project(root, rows)
+    env = project_env(ctx, root, "http://127.0.0.1:9/crm/v2")
+    run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
+    command = [str(BIN / "dbt-rdcrm"), "plan", "--project-dir", str(root)]
+    on_terminal, piped = [], []
+    for _ in range(3):
+        piped.append(run(command, env).cpu)
+        on_terminal.append(on_pty(command, {**env, "COLUMNS": "120"}))
+    ratio = statistics.median(on_terminal) / statistics.median(piped)
+    return [
+        Figure(
+            f"plan on a terminal vs piped ({rows:,} rows, CPU, median of 3)",
+            f"{ratio:.2f}x ({statistics.median(on_terminal):.1f}s vs "
+            f"{statistics.median(piped):.1f}s)",
+            "<= 1.1x",
+            ratio <= 1.1,
+        )
+    ]
+
+
+def on_pty(command: list[str], env: dict[str, str]) -> float:
+    """CPU seconds of ``command`` with stdout and stderr on a pseudo-terminal (drained)."""
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(command, env=env, stdout=follower, stderr=follower)
+    os.close(follower)
+    while True:
+        try:
+            if not os.read(leader, 65536):
+                break
+        except OSError:
+            break
+    _, _, usage = os.wait4(process.pid, 0)
+    os.close(leader)
+    return usage.ru_utime + usage.ru_stime
+
+
+def rerun_and_memory(ctx: Context) -> list[Figure]:
+    """A no-change re-run of a large model against a plain streaming scan; peak RSS."""
+    from dbt_rdcrm.emulator import Emulator
+
+    root = ctx.root / "large"
+    with Emulator(rate_limit=0) as emu:
+        write_project(root, ctx.rows)
+        env = project_env(ctx, root, emu.base_url, rate_limit=0)
+        run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
+        run([sys.executable, __file__, "--seed", str(root), emu.base_url], env)
+        scan = run([sys.executable, "-c", SCAN, str(root)], env)
+        emu.clear_requests()
+        command = [str(BIN / "dbt-rdcrm"), "sync", "--project-dir", str(root), "--output", "json"]
+        rerun = run(command, env)
+        unchanged = json.loads(rerun.out)["totals"]["unchanged"]
+        requests_sent = len(emu.requests())
+        write_project(root, ctx.rows, "job_title")  # a mapping change: every row needs work
+        run([str(BIN / "dbt"), "parse", "--project-dir", str(root)], env)
+        plan = run([command[0], "plan", *command[2:]], env)
+    ratio = rerun.wall / scan.wall
+    peak = max(rerun.rss_mb, plan.rss_mb)
+    return [
+        Figure(
+            f"no-change re-run vs raw scan, DuckDB, {ctx.rows:,} rows",
+            f"{ratio:.2f}x ({rerun.wall:.1f}s vs {scan.wall:.1f}s; {unchanged:,} unchanged, "
+            f"{requests_sent} requests)",
+            "<= 1.2x",
+            ratio <= 1.2 and requests_sent == 0,
+        ),
+        Figure(
+            f"peak RSS, re-run / plan of every row, {ctx.rows:,} rows",
+            f"{rerun.rss_mb:.0f} MB / {plan.rss_mb:.0f} MB",
+            "<= 500 MB",
+            peak <= 500,
+        ),
+    ]
 
 
 def seed_state(root: Path, base_url: str) -> int:
@@ -138,160 +443,95 @@ def seed_state(root: Path, base_url: str) -> int:
         return wh.query(f"select count(*) from {store.sql.tables.id_map}")[0][0]
 
 
-def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
-    """Record every row as synced under a known CRM id, and write the records that sync left
-    in the CRM (the payloads the planner builds, one created per second) as emulator fixtures."""
-    from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
-    from dbt_rdcrm.dbt.warehouse import Warehouse
-    from dbt_rdcrm.emulator.fixtures import load_fixtures
-    from dbt_rdcrm.emulator.store import iso_timestamp
-    from dbt_rdcrm.sync.planner import decide
-    from dbt_rdcrm.sync.records import IdMapRow, utcnow
-    from dbt_rdcrm.sync.state import StateConfig, StateStore
+# Groups that mostly wait on the emulator's rate limit: run side by side in threads.
+def at(group: Callable[[Context, float], list[Figure]], latency: float):
+    def bound(ctx: Context) -> list[Figure]:
+        return group(ctx, latency)
 
-    spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
-    fixtures = load_fixtures(None)
-    with Warehouse.connect(root, root) as wh:
-        store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
-        store.ensure()
-        columns = resolve_columns([spec], wh)[spec.model]
-        with store.work(spec, columns, full_refresh=True) as work:
-            for row in work:
-                crm_id = f"{row.number:024x}"
-                created = iso_timestamp(FIXTURES_START_MS + row.number * 1000)
-                data = decide(spec, row).data
-                fixtures["contacts"].append({"id": crm_id, "created_at": created, **data})
-                store.save(
-                    IdMapRow(
-                        spec.model,
-                        row.key,
-                        spec.mode.object_type,
-                        crm_id=crm_id,
-                        synced_hash=row.row_hash,
-                        synced_at=utcnow(),
-                    )
-                )
-        store.flush()
-    fixtures_path.write_text(json.dumps(fixtures))
-    return len(fixtures["contacts"])
+    bound.__name__ = f"{group.__name__}_{int(latency * 1000)}ms"
+    return bound
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def bench_audit(rows: int = AUDIT_ROWS) -> int:
-    """Requests `dbt-rdcrm audit` spends on ``rows`` synced records (all must be in step)."""
-    from dbt_rdcrm.emulator import Emulator
-
-    with tempfile.TemporaryDirectory(prefix="rdcrm-bench-audit-") as tmp:
-        root, port = Path(tmp), free_port()
-        base_url = f"http://127.0.0.1:{port}/crm/v2"
-        env = {
-            **os.environ,
-            "RDCRM_BASE_URL": base_url,
-            "RDCRM_ACCESS_TOKEN": "emulator-token",
-            "DBT_PROFILES_DIR": str(root),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-        write_project(root, rows, "name")
-        print(f"\nbuilding a {rows:,}-row model for the audit ...", flush=True)
-        run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
-        fixtures = root / "crm.json"
-        run([sys.executable, __file__, "--seed-audit", str(root), base_url, str(fixtures)], env)
-        with Emulator(port=port, rate_limit=0, fixtures=str(fixtures)) as emu:
-            command = [
-                str(BIN / "dbt-rdcrm"),
-                "audit",
-                "--project-dir",
-                str(root),
-                "--output",
-                "json",
-            ]
-            wall, _, out = run(command, env)
-            sent = len(emu.requests())
-    result = json.loads(out)
-    in_step = result["totals"]["in_step"]
-    print(
-        f"audit of {rows:,} synced records:  {sent} requests "
-        f"(target <= {AUDIT_TARGET}), {in_step:,} in step, {wall:.2f}s wall"
+def audit_cost(ctx: Context) -> list[Figure]:
+    """Requests an audit of N synced records spends (scripts/bench_audit.py)."""
+    rows = 2_000 if ctx.quick else 10_000
+    target = -(-rows // 200) + 1  # pages of 200, and one to close the window
+    done = subprocess.run(
+        [sys.executable, str(Path(__file__).with_name("bench_audit.py")), "--rows", str(rows)],
+        env=ctx.env,
+        capture_output=True,
+        text=True,
+        check=False,
     )
-    if in_step != rows or result["requests"] != sent:
-        raise SystemExit("the audit did not find every synced record in step")
-    return sent
+    line = next((x for x in done.stdout.splitlines() if x.startswith("audit of")), "")
+    sent = int(line.split(":")[1].split()[0]) if line else None
+    measured = f"{sent} requests" if sent is not None else f"failed: {done.stderr[-200:]}"
+    return [
+        Figure(
+            f"audit of {rows:,} synced records",
+            measured,
+            f"<= {target} requests",
+            sent is not None and sent <= target,
+        )
+    ]
+
+
+WAITING_GROUPS: list[Callable[[Context], list[Figure]]] = [
+    *(at(engine_at, latency) for latency in LATENCIES),
+    *(at(pool_at, latency) for latency in LATENCIES),
+    back_to_back,
+]
+# Groups that measure CPU or wall time of the machine: one at a time.
+CPU_GROUPS: list[Callable[[Context], list[Figure]]] = [
+    startup,
+    terminal_vs_piped,
+    rerun_and_memory,
+    audit_cost,
+]
+
+
+def report(figures: list[Figure]) -> str:
+    width = max(len(f.what) for f in figures)
+    lines = [f"{'figure':<{width}}  {'goal':<24} measured", "-" * (width + 60)]
+    for f in figures:
+        mark = {True: "ok  ", False: "MISS", None: "    "}[f.met]
+        lines.append(f"{f.what:<{width}}  {f.goal:<24} {mark} {f.measured}")
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rows", type=int, default=ROWS)
-    parser.add_argument("--audit-only", action="store_true", help="only measure the audit")
+    parser.add_argument("--quick", action="store_true", help="smaller sizes, ~6 minutes")
+    parser.add_argument("--rows", type=int, help=f"rows of the large model (default {ROWS:,})")
+    parser.add_argument("--only", help="run only groups whose name contains this")
     parser.add_argument("--seed", nargs=2, metavar=("PROJECT", "BASE_URL"), help=argparse.SUPPRESS)
-    parser.add_argument("--seed-audit", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.seed:  # runs in its own process, so the DuckDB file is released when it ends
         print(seed_state(Path(args.seed[0]), args.seed[1]))
         return
-    if args.seed_audit:
-        project, base_url, fixtures = args.seed_audit
-        print(seed_synced_crm(Path(project), base_url, Path(fixtures)))
-        return
-    if args.audit_only:
-        bench_audit()
-        return
-    from dbt_rdcrm.emulator import Emulator
+    env = {
+        **os.environ,
+        "RDCRM_ACCESS_TOKEN": "emulator-token",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    rows = args.rows or (100_000 if args.quick else ROWS)
+    started = time.perf_counter()
+    with tempfile.TemporaryDirectory(prefix="rdcrm-bench-") as tmp:
+        ctx = Context(Path(tmp), args.quick, rows, env, creates=40 if args.quick else 300)
 
-    with tempfile.TemporaryDirectory(prefix="rdcrm-bench-") as tmp, Emulator(rate_limit=0) as emu:
-        root = Path(tmp)
-        env = {
-            **os.environ,
-            "RDCRM_BASE_URL": emu.base_url,
-            "RDCRM_ACCESS_TOKEN": "emulator-token",
-            "DBT_PROFILES_DIR": str(root),
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-        write_project(root, args.rows, "name")
-        print(f"building a {args.rows:,}-row model ...", flush=True)
-        build_wall, _, _ = run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
-        _, _, seeded = run([sys.executable, __file__, "--seed", str(root), emu.base_url], env)
-        print(f"  dbt build {build_wall:.1f}s; state seeded with {int(seeded):,} synced rows")
+        def wanted(group) -> bool:
+            name = getattr(group, "__name__", "")
+            return not args.only or args.only in name
 
-        scan_wall, scan_rss, out = run([sys.executable, "-c", SCAN, str(root)], env)
-        rows, connect_s, stream_s = out.split()
-        emu.clear_requests()
-        sync = [str(BIN / "dbt-rdcrm"), "sync", "--project-dir", str(root), "--output", "json"]
-        rerun_wall, rerun_rss, out = run(sync, env)
-        result = json.loads(out)
-        requests_sent = len(emu.requests())
-
-        write_project(root, args.rows, "job_title")  # a mapping change: every row needs work
-        run([str(BIN / "dbt"), "parse", "--project-dir", str(root)], env)
-        plan_wall, plan_rss, out = run([*sync[:1], "plan", *sync[2:]], env)
-        planned = json.loads(out)["totals"]
-
-    print(f"\nrows in the model:                {int(rows):,}")
+        built_template(ctx)
+        with ThreadPoolExecutor(len(WAITING_GROUPS)) as pool:
+            waiting: list[Future] = [pool.submit(g, ctx) for g in WAITING_GROUPS if wanted(g)]
+            figures = [f for g in CPU_GROUPS if wanted(g) for f in g(ctx)]
+            figures = [f for future in waiting for f in future.result()] + figures
+    print(report(figures))
     print(
-        f"plain streaming scan:             {scan_wall:6.2f}s wall "
-        f"(connect {float(connect_s):.2f}s + stream {float(stream_s):.2f}s), "
-        f"peak RSS {scan_rss:.0f} MB"
+        f"\nbench took {time.perf_counter() - started:.0f}s ({'quick' if args.quick else 'full'})"
     )
-    print(
-        f"no-change re-run (dbt-rdcrm sync): {rerun_wall:6.2f}s wall, peak RSS "
-        f"{rerun_rss:.0f} MB, {result['totals']['unchanged']:,} unchanged, "
-        f"{requests_sent} requests"
-    )
-    print(
-        f"plan with every row changed:      {plan_wall:6.2f}s wall, peak RSS {plan_rss:.0f} MB, "
-        f"{planned['updated']:,} updates planned"
-    )
-    ratio = rerun_wall / scan_wall
-    print(f"\nratio re-run / scan: {ratio:.2f} (target <= 3)")
-    print(f"peak RSS of the re-run: {rerun_rss:.0f} MB (target <= 500 MB)")
-    if requests_sent or result["totals"]["unchanged"] != int(rows):
-        raise SystemExit("the no-change re-run did work it should not have")
-    bench_audit()
 
 
 if __name__ == "__main__":

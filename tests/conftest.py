@@ -9,6 +9,9 @@ from support import Project, build_sample, copy_project, drop_postgres_schemas, 
 
 from dbt_rdcrm.emulator import Emulator
 
+# The emulator's rate limit is off, so is the client's: tests do not wait for pacing.
+EMULATOR_ENV = {"RDCRM_ACCESS_TOKEN": "emulator-token", "RDCRM_RATE_LIMIT": "0"}
+
 
 @pytest.fixture
 def emulator():
@@ -27,9 +30,7 @@ def sample_template(tmp_path_factory) -> Project:
 def sample(sample_template, tmp_path, emulator) -> Project:
     """A private, built copy of the sample project, pointed at this test's emulator."""
     project = copy_project(sample_template, tmp_path / "sample_project")
-    project.env.update(
-        {"RDCRM_BASE_URL": emulator.base_url, "RDCRM_ACCESS_TOKEN": "emulator-token"}
-    )
+    project.env.update(EMULATOR_ENV | {"RDCRM_BASE_URL": emulator.base_url})
     return project
 
 
@@ -50,5 +51,5 @@ def project(request, tmp_path, emulator) -> Project:
     else:
         prefix = request.getfixturevalue("postgres_prefix")
         built = build_sample(tmp_path / "sample", pg_schema=f"{prefix}_{secrets.token_hex(3)}")
-    built.env.update({"RDCRM_BASE_URL": emulator.base_url, "RDCRM_ACCESS_TOKEN": "emulator-token"})
+    built.env.update(EMULATOR_ENV | {"RDCRM_BASE_URL": emulator.base_url})
     return built

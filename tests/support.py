@@ -157,15 +157,25 @@ class Project:
             check=False,
         )
 
-    def _results(self, before: float | None) -> dict | None:
-        if not self.results_file.is_file():
-            return None
-        if before is not None and self.results_file.stat().st_mtime_ns <= before:
-            return None
-        return json.loads(self.results_file.read_text())
+    @property
+    def plan_results_file(self) -> Path:
+        return self.path / "target" / "rdcrm_plan_results.json"
 
-    def _mtime(self) -> float | None:
-        return self.results_file.stat().st_mtime_ns if self.results_file.is_file() else None
+    def _results(self, before: dict[Path, float | None]) -> dict | None:
+        """The results file (a sync's or a plan's) written since ``before``."""
+        for path in (self.results_file, self.plan_results_file):
+            if not path.is_file():
+                continue
+            if before.get(path) is not None and path.stat().st_mtime_ns <= before[path]:
+                continue
+            return json.loads(path.read_text())
+        return None
+
+    def _mtime(self) -> dict[Path, float | None]:
+        return {
+            path: path.stat().st_mtime_ns if path.is_file() else None
+            for path in (self.results_file, self.plan_results_file)
+        }
 
     def cli(self, *args: str, env: dict[str, str] | None = None) -> Run:
         """Run ``dbt-rdcrm`` in-process through click, as a user would on the command line."""

@@ -103,6 +103,30 @@ def check_base_url(url: str) -> str:
     return normalize_base_url(url)
 
 
+# v2 payload keys whose mapping field has another name
+_MAPPING_FIELDS = {
+    "emails": "email",
+    "phones": "phone",
+    "url": "website",
+    "contact_ids": "contact_id",
+}
+
+
+def pointer_field(pointer: object) -> str | None:
+    """The mapping field a JSON pointer names: ``/data/emails/0/email`` -> ``email``,
+    ``/data/contact_ids/1`` -> ``contact_id``, ``/data/custom_fields/cpf`` -> ``@cpf``."""
+    if not isinstance(pointer, str):
+        return None
+    parts = [part for part in pointer.split("/") if part]
+    if parts[:1] == ["data"]:
+        parts = parts[1:]
+    if not parts:
+        return None
+    if parts[0] == "custom_fields" and len(parts) > 1:
+        return "@" + parts[1]
+    return _MAPPING_FIELDS.get(parts[0], parts[0])
+
+
 def error_message(response: requests.Response) -> tuple[str, str | None]:
     """(message, field) from an error body, per the contract; never the whole body."""
     text = response.text or ""
@@ -118,10 +142,12 @@ def error_message(response: requests.Response) -> tuple[str, str | None]:
                 for e in errors
                 if isinstance(e, dict)
             ]
-            source = errors[0].get("source")
-            pointer = source.get("pointer") if isinstance(source, dict) else None
-            field = pointer.rsplit("/", 1)[-1] if isinstance(pointer, str) else ""
-            return redact("; ".join(m for m in messages if m)[:300]), field or None
+            pointers = (
+                (e.get("source") or {}).get("pointer") if isinstance(e, dict) else None
+                for e in errors
+            )
+            field = next((f for f in map(pointer_field, pointers) if f), None)
+            return redact("; ".join(m for m in messages if m)[:300]), field
         for key in ("detail", "message", "error_description", "error"):
             if isinstance(body.get(key), str):
                 return redact(body[key][:300]), None
@@ -246,13 +272,14 @@ class CrmClient:
         deadline = self._clock() + self.timeouts.budget
         while True:
             attempt += 1
-            waited_before = self.limiter.waited
-            self.limiter.acquire()
-            deadline += self.limiter.waited - waited_before  # rate-limit waits are not a fault
+            acquiring = self._clock()
+            slot = self.limiter.acquire()
+            deadline += self._clock() - acquiring  # rate-limit waits are not a fault
             left = deadline - self._clock()
             try:
                 response = self._send(method, path, body, token, left)
             except requests.RequestException as exc:
+                slot.done(0)
                 repeatable = method != "POST" or _never_sent(exc)
                 kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
                 if not repeatable:
@@ -266,7 +293,14 @@ class CrmClient:
                     f"{kind} on {method} {where}: {redact(type(exc).__name__)} "
                     f"({self._tries(attempt)})",
                 ) from None
+            except BaseException:
+                slot.done(0)
+                raise
             status = response.status_code
+            wait = _retry_after(response) if status == 429 else None
+            if status == 429 and wait is None:
+                wait = self._delay(attempt)
+            slot.done(status, wait)
             if 200 <= status < 300:
                 self.last_status = status
                 return _json_object(response, method, where)
@@ -287,9 +321,7 @@ class CrmClient:
                 refreshed = True
                 attempt -= 1
                 continue
-            if status == 429:
-                wait = _retry_after(response)
-                self.limiter.pause(wait if wait is not None else self._delay(attempt))
+            if status == 429:  # the limiter pauses everyone for ``wait`` (done above)
                 if attempt < self.max_attempts:
                     continue
                 raise Transient(status, f"rate limited: {message} ({self._tries(attempt)})")
@@ -338,7 +370,7 @@ class CrmClient:
     @property
     def waited(self) -> float:
         """Seconds spent on the CRM: waiting for answers, backing off, and at the rate limit."""
-        return self.answer_wait + self.backoff_wait + self.limiter.waited
+        return self.answer_wait + self.backoff_wait + self.limiter.stats().waited_s
 
     @staticmethod
     def _delay(attempt: int) -> float:

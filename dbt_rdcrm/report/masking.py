@@ -1,7 +1,7 @@
 """Mask personal data in payloads shown by ``plan --show``: keep the shape and a hint.
 
 E-mails ``m***@example.com``, phones ``+55 ** *****-**78``, names and other free text
-``M*** S***``, document numbers ``***.***.***-00``, URLs ``https://e***.com.br/***``. CRM ids,
+``M*** S***`` (a deal's name stays: it names the deal, not a person), document numbers ``***.***.***-00``, URLs ``https://e***.com.br/***``. CRM ids,
 deal statuses, dates (except birthdays), numbers and booleans stay as they are: they identify
 records or describe the deal, not a person.
 """
@@ -110,11 +110,13 @@ def mask_value(value: object) -> object:
     return value
 
 
-def mask_payload(data: Mapping[str, object]) -> dict[str, object]:
-    """A v2 ``data`` object with its personal data masked (a new dict; ``data`` is unchanged)."""
+def mask_payload(data: Mapping[str, object], mode: str | None = None) -> dict[str, object]:
+    """A v2 ``data`` object with its personal data masked (a new dict; ``data`` is unchanged).
+    A deal's name names the deal, not a person: it stays readable."""
+    clear = CLEAR_KEYS | {"name"} if mode == "deals" else CLEAR_KEYS
     masked: dict[str, object] = {}
     for key, value in data.items():
-        if key in CLEAR_KEYS:
+        if key in clear:
             masked[key] = value
         elif key == "emails" and isinstance(value, list):
             masked[key] = [_masked_entry(e, "email", mask_email) for e in value]
@@ -135,10 +137,10 @@ def _masked_entry(entry: object, field: str, mask: Callable[[str], str]) -> obje
     return mask_value(entry)
 
 
-def mask_sample(sample: Mapping[str, object]) -> dict[str, object]:
+def mask_sample(sample: Mapping[str, object], mode: str | None = None) -> dict[str, object]:
     """One ``plan --show`` sample (``{"key", "crm_id", "data"}``) with its payload masked."""
     data = sample.get("data")
-    return {**sample, "data": mask_payload(data) if isinstance(data, Mapping) else data}
+    return {**sample, "data": mask_payload(data, mode) if isinstance(data, Mapping) else data}
 
 
 def _with_planned_parents(value: object) -> object:
@@ -162,7 +164,10 @@ def masking_emit(emit: Emit, *, unmasked: bool = False) -> Emit:
             return
         done.add(id(result))
         result.samples = {
-            op: [_with_planned_parents(s if unmasked else mask_sample(s)) for s in samples]
+            op: [
+                _with_planned_parents(s if unmasked else mask_sample(s, result.mode))
+                for s in samples
+            ]
             for op, samples in result.samples.items()
         }
 

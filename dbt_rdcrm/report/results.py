@@ -3,26 +3,72 @@
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 
 from dbt_rdcrm import __version__
-from dbt_rdcrm.crm.limiter import RateLimiter
+from dbt_rdcrm.crm.limiter import LimiterStats, simulate_eta
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.redaction import redact
 
 MAX_ISSUES_KEPT = 200
-RESULTS_FILE = "rdcrm_run_results.json"
+RESULTS_FILE = "rdcrm_run_results.json"  # sync
+PLAN_RESULTS_FILE = "rdcrm_plan_results.json"  # plan (and sync --dry-run): never the sync's
 SCHEMA_VERSION = 1
 SAMPLE_OPERATIONS = ("create", "update")
 PLANNED_ID = "0" * 24  # in a plan: the id of a parent that the same run would create first
+ASSUMED_LATENCY = 0.3  # seconds per request when no run has measured it yet
 
 
-def eta_seconds(requests: int, rate_limit: int) -> float:
-    """Least time ``requests`` take at ``rate_limit`` requests per minute (0 = unlimited)."""
-    return RateLimiter(rate_limit).eta_seconds(requests)
+def natural_key(text: str | None) -> tuple:
+    """Sort key for row keys: ``2`` before ``11``, text pieces as text."""
+    return tuple(
+        (0, int(part), "") if part.isdigit() else (1, 0, part)
+        for part in re.split(r"(\d+)", text or "")
+        if part
+    )
+
+
+@dataclass(frozen=True)
+class Pace:
+    """What a plan's ETA assumes: workers sending at once and seconds per request."""
+
+    concurrency: int = 1
+    latency_s: float = ASSUMED_LATENCY  # from a request's send to its answer
+    overhead_s: float = 0.0  # from an answer to the same worker's next request (recording it)
+    source: str = "assumed"  # measured by the last sync | assumed
+
+    @property
+    def per_request_s(self) -> float:
+        return self.latency_s + self.overhead_s
+
+    def eta(self, requests: int, rate_limit: int) -> float:
+        return simulate_eta(requests, rate_limit, self.concurrency, self.latency_s, self.overhead_s)
+
+    def to_dict(self) -> dict:
+        return {
+            "concurrency": self.concurrency,
+            "latency_s": round(self.latency_s, 4),
+            "overhead_s": round(self.overhead_s, 4),
+            "latency_source": self.source,
+        }
+
+
+def previous_pace(target_path: Path, concurrency: int = 1) -> Pace | None:
+    """The latency and per-request work the last sync measured (its results file), if any."""
+    try:
+        document = json.loads((target_path / RESULTS_FILE).read_text(encoding="utf-8"))
+        latency = document["limiter"]["latency_s"]
+        overhead = document["limiter"].get("overhead_s") or 0.0
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return None
+    numbers = all(isinstance(v, (int, float)) and v >= 0 for v in (latency, overhead))
+    if latency is None or not numbers:
+        return None
+    return Pace(concurrency, float(latency), float(overhead), "measured by the last sync")
 
 
 class Outcome(str, Enum):
@@ -55,6 +101,16 @@ class RowIssue:
     def label(self) -> str:
         return f"key {self.key}" if self.key is not None else f"row {self.row_number}"
 
+    @property
+    def message(self) -> str:
+        """The reason without an ``HTTP 422:`` prefix that ``http_status`` already says."""
+        prefix = f"HTTP {self.http_status}: "
+        return self.reason.removeprefix(prefix) if self.http_status else self.reason
+
+    @property
+    def sort_key(self) -> tuple:
+        return (natural_key(self.key), self.row_number or 0)
+
     def to_dict(self) -> dict:
         return {
             "outcome": self.outcome.value,
@@ -62,7 +118,7 @@ class RowIssue:
             "row_number": self.row_number,
             "http_status": self.http_status,
             "field": self.field,
-            "reason": redact(self.reason),
+            "reason": redact(self.message),
         }
 
 
@@ -112,9 +168,16 @@ class ModelResult:
             for (outcome, reason), rows in ranked
         ]
 
-    def to_dict(self, rate_limit: int | None = None) -> dict:
-        """The JSON shape; ``rate_limit`` (plans only) adds the ETA of the planned requests."""
-        eta = None if rate_limit is None else eta_seconds(self.planned_requests, rate_limit)
+    @property
+    def problems(self) -> int:
+        """Rows that did not go through because something is wrong with them."""
+        return sum(self.counts.get(o, 0) for o in PROBLEM_OUTCOMES)
+
+    def sorted_issues(self) -> list[RowIssue]:
+        return sorted(self.issues, key=lambda issue: issue.sort_key)
+
+    def to_dict(self, eta: float | None = None) -> dict:
+        """The JSON shape; ``eta`` (plans only) is the ETA of the planned requests."""
         return {
             "model": self.model,
             "unique_id": self.unique_id,
@@ -125,12 +188,12 @@ class ModelResult:
             "requests": self.requests,
             "planned_requests": self.planned_requests,
             "written_with_differences": self.differences,
-            "eta_s": None if eta is None else round(eta, 3),
+            "eta_s": eta,
             "duration_s": round(self.duration, 3),
             "error": redact(self.error) if self.error else None,
             "stopped": self.stopped,
             "issues_total": self.issue_total,
-            "issues": [i.to_dict() for i in self.issues],
+            "issues": [i.to_dict() for i in self.sorted_issues()],
             "reasons": self.reason_counts(),
             "samples": {op: self.samples.get(op, []) for op in SAMPLE_OPERATIONS},
         }
@@ -151,6 +214,16 @@ class RunResult:
     samples_masked: bool = True  # plan --show payloads have personal data masked
     abort: Exception | None = None  # the error that ended the run early (credentials refused)
     error: dict | None = None  # {type, message, writes_sent} when an error stopped the run
+    pace: Pace = Pace()  # what a plan's ETA assumes
+    limiter: LimiterStats | None = None  # a sync's requests, 429s and waits
+
+    @property
+    def results_file(self) -> str:
+        return PLAN_RESULTS_FILE if self.dry_run else RESULTS_FILE
+
+    def eta(self, requests: int) -> float | None:
+        """Plans only: how long ``requests`` take through the limiter at ``pace``."""
+        return self.pace.eta(requests, self.rate_limit) if self.dry_run else None
 
     @property
     def success(self) -> bool:
@@ -174,14 +247,17 @@ class RunResult:
             "success": self.success,
             "elapsed_s": round(self.elapsed, 3),
             "totals": {**self.totals(), "eta_s": self._eta(self.totals()["planned_requests"])},
+            "eta": self.pace.to_dict() if self.dry_run else None,
+            "limiter": (self.limiter or LimiterStats()).to_dict() if not self.dry_run else None,
             "notices": [redact(n) for n in self.notices],
             "samples_masked": self.samples_masked,
-            "models": [m.to_dict(self.rate_limit if self.dry_run else None) for m in self.models],
+            "models": [m.to_dict(self._eta(m.planned_requests)) for m in self.models],
             **({"error": self.error} if self.error is not None else {}),
         }
 
     def _eta(self, requests: int) -> float | None:
-        return round(eta_seconds(requests, self.rate_limit), 3) if self.dry_run else None
+        eta = self.eta(requests)
+        return None if eta is None else round(eta, 3)
 
     def totals(self) -> dict:
         total: Counter = Counter()
@@ -196,8 +272,9 @@ class RunResult:
 
 
 def write_results(result: RunResult, target_path: Path) -> Path:
-    """Write ``target/rdcrm_run_results.json`` atomically; returns its path."""
-    path = target_path / RESULTS_FILE
+    """Write ``target/rdcrm_run_results.json`` (a plan: ``rdcrm_plan_results.json``)
+    atomically; returns its path."""
+    path = target_path / result.results_file
     temp = path.with_suffix(".json.tmp")
     try:
         target_path.mkdir(parents=True, exist_ok=True)

@@ -76,7 +76,7 @@ class RunTracker:
         return (
             f"waited {client.waited:.1f}s on the CRM: {client.answer_wait:.1f}s for answers, "
             f"{client.backoff_wait:.1f}s backing off before retries, "
-            f"{client.limiter.waited:.1f}s at the rate limit"
+            f"{client.limiter.stats().waited_s:.1f}s at the rate limit"
         )
 
     def stopped(self, exc: BaseException) -> RunResult:

@@ -156,6 +156,22 @@ def _response(status: int, body: str) -> requests.Response:
             id="errors-detail-and-pointer",
         ),
         pytest.param(
+            '{"errors": [{"detail": "bad", "source": {"pointer": "/data/emails/0/email"}}]}',
+            ("bad", "email"),
+            id="pointer-into-a-list-names-the-mapping-field",
+        ),
+        pytest.param(
+            '{"errors": [{"detail": "unknown", "source": {"pointer": "/data/contact_ids/1"}}]}',
+            ("unknown", "contact_id"),
+            id="pointer-to-a-list-item-names-the-list",
+        ),
+        pytest.param(
+            '{"errors": [{"detail": "a"}, {"detail": "b", '
+            '"source": {"pointer": "/data/custom_fields/cpf"}}]}',
+            ("a; b", "@cpf"),
+            id="first-pointer-of-any-error-custom-field",
+        ),
+        pytest.param(
             '{"errors": [{"message": "m1"}, {"message": "m2"}]}',
             ("m1; m2", None),
             id="errors-message",

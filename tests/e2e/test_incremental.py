@@ -337,8 +337,8 @@ def test_a_taken_organization_name_fails_with_a_hint_to_match(sample, emulator):
     ) == (1, 1)
     issue = run.model("crm_organizations")["issues"][0]
     assert issue["key"] == "TECH" and issue["http_status"] == 400
-    assert issue["reason"] == (
-        "HTTP 400: Nome Empresa já cadastrada. (organization names are "
+    assert issue["reason"] == (  # the status is http_status: not repeated in the reason
+        "Nome Empresa já cadastrada. (organization names are "
         "unique: add `match: name` to update it instead)"
     )
 

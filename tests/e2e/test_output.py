@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 
 from rich.console import Console
 
@@ -26,43 +27,44 @@ def human_output(project, monkeypatch, options: SyncOptions, command: str = "pla
     invocation = runner.Invocation(
         resolve_paths(str(project.path), None, None, None), env=dict(os.environ)
     )
+    if options.dry_run:  # a plan sends nothing: show its ETA at the real limit
+        invocation.env["RDCRM_RATE_LIMIT"] = "120"
     console = Console(file=io.StringIO(), width=160, force_terminal=False, color_system=None)
     runner.sync(invocation, options, HumanReporter(console), command=command, clock=lambda: 0.0)
-    return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+    text = "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
+    return re.sub(r"\d+\.\d\ds each \(measured", "N.NNs each (measured", text)
 
 
 GOLDEN_PLAN = """\
-Planning 5 model(s) to RD Station CRM
-1 of 5 START crm_organizations (organizations): 2 row(s) to process, 0 unchanged
+Planning 5 models to RD Station CRM
+1 of 5 START crm_organizations (organizations): 2 rows to process, 0 unchanged
 1 of 5 OK crm_organizations: 2 created (4 requests planned)
-2 of 5 START crm_contacts (contacts): 2 row(s) to process, 0 unchanged
+2 of 5 START crm_contacts (contacts): 2 rows to process, 0 unchanged
 2 of 5 OK crm_contacts: 2 created (2 requests planned)
-3 of 5 START crm_deals (deals): 2 row(s) to process, 0 unchanged
+3 of 5 START crm_deals (deals): 2 rows to process, 0 unchanged
 3 of 5 OK crm_deals: 2 created (2 requests planned)
-4 of 5 START crm_linked_deals (deals): 2 row(s) to process, 0 unchanged
+4 of 5 START crm_linked_deals (deals): 2 rows to process, 0 unchanged
 4 of 5 OK crm_linked_deals: 2 created (2 requests planned)
-5 of 5 START crm_organization_updates (organizations): 2 row(s) to process, 0 unchanged
+5 of 5 START crm_organization_updates (organizations): 2 rows to process, 0 unchanged
 5 of 5 OK crm_organization_updates: 2 updated (2 requests planned)
 
 dbt-rdcrm plan
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| crm_organizations        | organizations | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        4 |  2s |
-| crm_contacts             | contacts      | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_deals                | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_linked_deals         | deals         | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-| crm_organization_updates | organizations | success |    2 |       0 |       2 |         0 |       0 |        0 |      0 |       0 |        2 |  1s |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| total                    |               |         |   10 |       8 |       2 |         0 |       0 |        0 |      0 |       0 |       12 |  6s |
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-12 requests: about 6s at 120 requests/minute
+ model                    | status | created | updated | unchanged | not sent | eta
+--------------------------+--------+---------+---------+-----------+----------+-----
+ crm_organizations        | ok     |       2 |         |           |          |  2s
+ crm_contacts             | ok     |       2 |         |           |          |  1s
+ crm_deals                | ok     |       2 |         |           |          |  1s
+ crm_linked_deals         | ok     |       2 |         |           |          |  1s
+ crm_organization_updates | ok     |         |       2 |           |          |  1s
+--------------------------+--------+---------+---------+-----------+----------+-----
+ total                    |        |       8 |       2 |           |          |  6s
+12 requests: about 6s at 120 requests/minute, 1 at a time, 0.30s each (assumed)
 
 Payloads (personal data masked):
   crm_organizations create key ABC: {"name": "E*** A*** L***", "url": "https://e***.com.br", "custom_fields": {"cnpj": "**.***.***/****-90"}}
   crm_contacts create key C001: {"name": "M*** S***", "emails": [{"email": "m***@example.com"}], "phones": [{"phone": "+55 ** *****-**78"}], "organization_id": "<id of the record this run creates first>", "custom_fields": {"cpf": "***.***.***-00"}}
-  crm_deals create key D001: {"name": "C*** P*** *01", "organization_id": "6621a1b2c3d4e5f678905678", "stage_id": "6621a1b2c3d4e5f678900001", "custom_fields": {"valor_credito": 150000}}
-  crm_linked_deals create key D001-L: {"one_time_price": 150000, "name": "C*** d*** g*** - M*** S***", "status": "ongoing", "organization_id": "<id of the record this run creates first>", "contact_ids": ["<id of the record this run creates first>"]}
+  crm_deals create key D001: {"name": "Credito PJ 001", "organization_id": "6621a1b2c3d4e5f678905678", "stage_id": "6621a1b2c3d4e5f678900001", "custom_fields": {"valor_credito": 150000}}
+  crm_linked_deals create key D001-L: {"one_time_price": 150000, "name": "Capital de giro - Maria Silva", "status": "ongoing", "organization_id": "<id of the record this run creates first>", "contact_ids": ["<id of the record this run creates first>"]}
   crm_organization_updates update key 6621a1b2c3d4e5f678905678 -> 6621a1b2c3d4e5f678905678: {"url": "https://e***.com.br", "description": "C*** d*** **19"}"""
 
 
@@ -82,18 +84,16 @@ def test_plan_human_output_names_what_would_not_go_through(sample, emulator, mon
         table_and_after
         == """\
 dbt-rdcrm plan
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | eta |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| crm_organizations        | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-| crm_contacts             | contacts      | success |    2 |       0 |       0 |         1 |       0 |        1 |      0 |       0 |        0 |  0s |
-| crm_deals                | deals         | success |    3 |       1 |       0 |         2 |       0 |        0 |      0 |       0 |        1 |  1s |
-| crm_linked_deals         | deals         | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-| crm_organization_updates | organizations | success |    2 |       0 |       0 |         2 |       0 |        0 |      0 |       0 |        0 |  0s |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-----|
-| total                    |               |         |   11 |       1 |       0 |         9 |       0 |        1 |      0 |       0 |        1 |  1s |
-+----------------------------------------------------------------------------------------------------------------------------------------------------+
-1 request: about 1s at 120 requests/minute
+ model                    | status | created | updated | unchanged | not sent | eta
+--------------------------+--------+---------+---------+-----------+----------+-----
+ crm_organizations        | ok     |         |         |         2 |          |  0s
+ crm_contacts             | warn   |         |         |         1 |        1 |  0s
+ crm_deals                | ok     |       1 |         |         2 |          |  1s
+ crm_linked_deals         | ok     |         |         |         2 |          |  0s
+ crm_organization_updates | ok     |         |         |         2 |          |  0s
+--------------------------+--------+---------+---------+-----------+----------+-----
+ total                    |        |       1 |         |         9 |        1 |  1s
+1 request: about 1s at 120 requests/minute, 1 at a time, N.NNs each (measured by the last sync)
 an audit would cost about 3 requests (contacts 1, deals 1, organizations 1: 200 records a request; the id map knows 2 contacts, 4 deals, 4 organizations)
 
 Rows that would not go through:
@@ -110,42 +110,47 @@ def json_output(project, monkeypatch, options: SyncOptions, command: str, *selec
         selection=runner.Selection(select),
         env=dict(os.environ),
     )
+    if options.dry_run:  # a plan sends nothing: show its ETA at the real limit
+        invocation.env["RDCRM_RATE_LIMIT"] = "120"
     stream = io.StringIO()
     runner.sync(invocation, options, JsonReporter(stream), command=command, clock=lambda: 0.0)
     document = json.loads(stream.getvalue())
-    assert document == json.loads(project.results_file.read_text())  # the same on disk
+    written = project.plan_results_file if document["dry_run"] else project.results_file
+    assert document == json.loads(written.read_text())  # the same on disk
     for volatile in ("run_id", "invocation_id", "generated_at"):
         assert document.pop(volatile)
     assert document.pop("base_url").startswith("http://127.0.0.1:")
+    if document["limiter"] is not None:  # measured: only its presence is exact
+        assert document["limiter"].pop("latency_s") >= 0
+        assert (document["limiter"].pop("overhead_s") or 0) >= 0
     return document
 
 
 GOLDEN_BUDGETED_SYNC = """\
-Syncing 5 model(s) to RD Station CRM
-1 of 5 START crm_organizations (organizations): 2 row(s) to process, 0 unchanged
+Syncing 5 models to RD Station CRM
+1 of 5 START crm_organizations (organizations): 2 rows to process, 0 unchanged
 1 of 5 OK crm_organizations: 2 created (4 requests, 0.0s)
-2 of 5 START crm_contacts (contacts): 2 row(s) to process, 0 unchanged
-2 of 5 OK crm_contacts: 1 created, 1 skipped (1 requests, 0.0s)
-3 of 5 START crm_deals (deals): 2 row(s) to process, 0 unchanged
+2 of 5 START crm_contacts (contacts): 2 rows to process, 0 unchanged
+2 of 5 OK crm_contacts: 1 created, 1 skipped (1 request, 0.0s)
+3 of 5 START crm_deals (deals): 2 rows to process, 0 unchanged
 3 of 5 OK crm_deals: 2 skipped (0 requests, 0.0s)
-4 of 5 START crm_linked_deals (deals): 2 row(s) to process, 0 unchanged
+4 of 5 START crm_linked_deals (deals): 2 rows to process, 0 unchanged
 4 of 5 OK crm_linked_deals: 2 skipped (0 requests, 0.0s)
-5 of 5 START crm_organization_updates (organizations): 2 row(s) to process, 0 unchanged
+5 of 5 START crm_organization_updates (organizations): 2 rows to process, 0 unchanged
 5 of 5 OK crm_organization_updates: 2 skipped (0 requests, 0.0s)
 
 dbt-rdcrm sync
-+-----------------------------------------------------------------------------------------------------------------------------------------------------+
-| model                    | mode          | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests | time |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+------|
-| crm_organizations        | organizations | success |    2 |       2 |       0 |         0 |       0 |        0 |      0 |       0 |        4 | 0.0s |
-| crm_contacts             | contacts      | success |    2 |       1 |       0 |         0 |       0 |        0 |      0 |       1 |        1 | 0.0s |
-| crm_deals                | deals         | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
-| crm_linked_deals         | deals         | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
-| crm_organization_updates | organizations | success |    2 |       0 |       0 |         0 |       0 |        0 |      0 |       2 |        0 | 0.0s |
-|--------------------------+---------------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+------|
-| total                    |               |         |   10 |       3 |       0 |         0 |       0 |        0 |      0 |       7 |        5 | 0.0s |
-+-----------------------------------------------------------------------------------------------------------------------------------------------------+
-7 row(s) skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""
+ model                    | status | created | updated | unchanged | not sent | time
+--------------------------+--------+---------+---------+-----------+----------+------
+ crm_organizations        | ok     |       2 |         |           |          | 0.0s
+ crm_contacts             | ok     |       1 |         |           |        1 | 0.0s
+ crm_deals                | ok     |         |         |           |        2 | 0.0s
+ crm_linked_deals         | ok     |         |         |           |        2 | 0.0s
+ crm_organization_updates | ok     |         |         |           |        2 | 0.0s
+--------------------------+--------+---------+---------+-----------+----------+------
+ total                    |        |       3 |         |           |        7 | 0.0s
+Rate limit (none): 5 requests, none answered 429, 0.0s waited
+7 rows skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""
 
 
 def test_budgeted_sync_human_output_is_exact(sample, emulator, monkeypatch):
@@ -173,8 +178,15 @@ GOLDEN_PLAN_JSON = """\
     "rejected": 0,
     "failed": 0,
     "skipped": 0,
-    "eta_s": 3.0
+    "eta_s": 2.8
   },
+  "eta": {
+    "concurrency": 1,
+    "latency_s": 0.3,
+    "overhead_s": 0.0,
+    "latency_source": "assumed"
+  },
+  "limiter": null,
   "notices": [],
   "samples_masked": true,
   "models": [
@@ -195,7 +207,7 @@ GOLDEN_PLAN_JSON = """\
       },
       "requests": 0,
       "planned_requests": 4,
-      "eta_s": 2.0,
+      "eta_s": 1.8,
       "duration_s": 0.0,
       "error": null,
       "stopped": null,
@@ -236,7 +248,7 @@ GOLDEN_PLAN_JSON = """\
       },
       "requests": 0,
       "planned_requests": 2,
-      "eta_s": 1.0,
+      "eta_s": 0.8,
       "duration_s": 0.0,
       "error": null,
       "stopped": null,
@@ -291,7 +303,7 @@ GOLDEN_SYNC_JSON = """\
   "schema_version": 1,
   "dbt_rdcrm_version": "0.1.0",
   "command": "sync",
-  "rate_limit_per_minute": 120,
+  "rate_limit_per_minute": 0,
   "dry_run": false,
   "success": true,
   "elapsed_s": 0.0,
@@ -307,6 +319,12 @@ GOLDEN_SYNC_JSON = """\
     "failed": 0,
     "skipped": 0,
     "eta_s": null
+  },
+  "eta": null,
+  "limiter": {
+    "requests": 6,
+    "throttled": 0,
+    "waited_s": 0.0
   },
   "notices": [],
   "samples_masked": true,

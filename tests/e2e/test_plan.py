@@ -113,19 +113,28 @@ def test_sync_dry_run_is_the_plan(sample, emulator):
     assert document["command"] == "plan" and document["totals"]["planned_requests"] == 18
 
 
+ETA_TOTAL = None
+ETA_MODELS = None
+ETA_LINE = None
+ETA_AT_SIX = None
+
+
 def test_plan_json_is_the_one_document_on_stdout_and_the_results_file(sample, emulator):
-    run = sample.cli("plan", "--output", "json")
+    run = sample.cli("plan", "--output", "json", "--rate-limit", "120")
     document = json.loads(run.stdout)  # nothing else on stdout
     assert "dbt-rdcrm plan" in run.stderr  # the human output moved to stderr
     assert document == run.results
-    assert document["totals"]["eta_s"] == 9.0  # 18 requests at 120 requests/minute
-    assert [m["eta_s"] for m in document["models"]] == [2.5, 2.0, 2.0, 1.5, 1.0]
+    # 18 requests paced at 120 requests/minute, 4 at a time, each answered 0.3 s (assumed) after
+    # it left
+    assert document["totals"]["eta_s"] == ETA_TOTAL
+    assert [m["eta_s"] for m in document["models"]] == ETA_MODELS
+    assert not sample.results_file.exists()  # a plan leaves the last sync's results alone
 
 
 def test_eta_follows_the_configured_rate_limit(sample, emulator):
     run = sample.cli("plan", "--rate-limit", "6")
-    assert "18 requests: about 3m00s at 6 requests/minute" in run.stdout
-    assert run.results["totals"]["eta_s"] == 180.0
+    assert ETA_LINE in run.stdout
+    assert run.results["totals"]["eta_s"] == ETA_AT_SIX  # a window edge: answer + 60.1 s
 
 
 def test_show_masks_personal_data(sample, emulator):
@@ -221,3 +230,17 @@ def test_a_budgeted_plan_predicts_the_budgeted_sync(sample, emulator):
     }
     assert plan.results["totals"]["planned_requests"] == sync.results["totals"]["requests"] == 5
     assert len(emulator.requests()) == 5
+
+
+def test_plan_keeps_the_last_syncs_results_and_times_itself_with_its_latency(sample, emulator):
+    assert sample.sync().exit_code == 0
+    synced = sample.results_file.read_text()
+    run = sample.cli("plan", "--full-refresh", "--output", "json")
+    assert sample.results_file.read_text() == synced
+    assert json.loads(sample.plan_results_file.read_text()) == json.loads(run.stdout)
+    assert run.results["eta"] == {
+        "concurrency": 1,
+        "latency_s": json.loads(synced)["limiter"]["latency_s"],
+        "overhead_s": json.loads(synced)["limiter"]["overhead_s"] or 0.0,
+        "latency_source": "measured by the last sync",
+    }

@@ -12,7 +12,7 @@ from dbt_rdcrm.report.reporter import (
     skipped_lines,
     summary_table,
 )
-from dbt_rdcrm.report.results import ModelResult, Outcome, RowIssue, RunResult
+from dbt_rdcrm.report.results import ModelResult, Outcome, Pace, RowIssue, RunResult
 
 
 def run(dry_run: bool, rate_limit: int = 120, *models: ModelResult) -> RunResult:
@@ -60,31 +60,62 @@ def test_eta_text_rounds_up_to_whole_seconds(seconds, text):
 
 
 @pytest.mark.parametrize(
-    ("planned", "rate_limit", "line"),
+    ("planned", "rate_limit", "pace", "line"),
     [
-        pytest.param(12, 120, "12 requests: about 6s at 120 requests/minute", id="sample"),
-        pytest.param(1, 120, "1 request: about 1s at 120 requests/minute", id="one"),
+        pytest.param(
+            12,
+            120,
+            Pace(),
+            "12 requests: about 6s at 120 requests/minute, 1 at a time, 0.30s each (assumed)",
+            id="sample",
+        ),
+        pytest.param(
+            1,
+            120,
+            Pace(1, 0.8, source="measured by the last sync"),
+            "1 request: about 1s at 120 requests/minute, 1 at a time, 0.80s each "
+            "(measured by the last sync)",
+            id="one",
+        ),
+        pytest.param(
+            300,
+            120,
+            Pace(1, 0.8, source="measured by the last sync"),
+            "300 requests: about 4m00s at 120 requests/minute, 1 at a time, 0.80s each "
+            "(measured by the last sync)",
+            id="latency-bound",
+        ),
         pytest.param(
             100_000,
             120,
-            "100000 requests: about 13h53m20s at 120 requests/minute",
+            Pace(4, 0.3),
+            "100000 requests: about 13h58m41s at 120 requests/minute, 4 at a time, 0.30s each "
+            "(assumed)",
             id="a-big-model",
         ),
-        pytest.param(5, 0, "5 requests: no rate limit configured", id="unlimited"),
-        pytest.param(0, 120, "0 requests: nothing to send", id="nothing"),
+        pytest.param(
+            5,
+            0,
+            Pace(),
+            "5 requests: about 2s with no rate limit, 1 at a time, 0.30s each (assumed)",
+            id="unlimited",
+        ),
+        pytest.param(0, 120, Pace(), "0 requests: nothing to send", id="nothing"),
     ],
 )
-def test_eta_line(planned, rate_limit, line):
-    assert eta_line(run(True, rate_limit, model("m", planned=planned))) == line
+def test_eta_line(planned, rate_limit, pace, line):
+    result = run(True, rate_limit, model("m", planned=planned))
+    result.pace = pace
+    assert eta_line(result) == line
 
 
-def render(table) -> str:
-    console = Console(file=io.StringIO(), width=200, force_terminal=False, color_system=None)
+def render(table, width: int = 200) -> str:
+    console = Console(file=io.StringIO(), width=width, force_terminal=False, color_system=None)
     console.print(table)
     return "\n".join(line.rstrip() for line in console.file.getvalue().splitlines())
 
 
-def test_sync_table_shows_sent_requests_and_durations():
+def test_sync_table_blanks_zeros_and_sums_rows_not_sent():
     result = run(
         False,
         120,
@@ -95,31 +126,28 @@ def test_sync_table_shows_sent_requests_and_durations():
         render(summary_table(result, plain=True))
         == """\
 dbt-rdcrm sync
-+------------------------------------------------------------------------------------------------------------------------------+
-| model | mode     | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests |  time |
-|-------+----------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-------|
-| crm_a | contacts | success |    3 |       3 |       0 |         0 |       0 |        0 |      0 |       0 |        3 |  1.2s |
-| crm_b | contacts | success |    9 |       0 |       2 |         0 |       0 |        0 |      0 |       7 |        2 | 1m01s |
-|-------+----------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-------|
-| total |          |         |   12 |       3 |       2 |         0 |       0 |        0 |      0 |       7 |        5 | 1m15s |
-+------------------------------------------------------------------------------------------------------------------------------+"""
+ model | status | created | updated | unchanged | not sent |  time
+-------+--------+---------+---------+-----------+----------+-------
+ crm_a | ok     |       3 |         |           |          |  1.2s
+ crm_b | ok     |         |       2 |           |        7 | 1m01s
+-------+--------+---------+---------+-----------+----------+-------
+ total |        |       3 |       2 |           |        7 | 1m15s"""
     )
 
 
-def test_plan_table_shows_planned_requests_and_their_eta():
+def test_plan_table_shows_the_eta_of_each_model():
     result = run(True, 60, model("crm_a", planned=90, created=90), model("crm_b", unchanged=4))
+    result.pace = Pace(1, 0.0)
     assert (
         render(summary_table(result, plain=True))
         == """\
 dbt-rdcrm plan
-+------------------------------------------------------------------------------------------------------------------------------+
-| model | mode     | status  | read | created | updated | unchanged | waiting | rejected | failed | skipped | requests |   eta |
-|-------+----------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-------|
-| crm_a | contacts | success |   90 |      90 |       0 |         0 |       0 |        0 |      0 |       0 |       90 | 1m30s |
-| crm_b | contacts | success |    4 |       0 |       0 |         4 |       0 |        0 |      0 |       0 |        0 |    0s |
-|-------+----------+---------+------+---------+---------+-----------+---------+----------+--------+---------+----------+-------|
-| total |          |         |   94 |      90 |       0 |         4 |       0 |        0 |      0 |       0 |       90 | 1m30s |
-+------------------------------------------------------------------------------------------------------------------------------+"""
+ model | status | created | updated | unchanged | not sent |   eta
+-------+--------+---------+---------+-----------+----------+-------
+ crm_a | ok     |      90 |         |           |          | 1m30s
+ crm_b | ok     |         |         |         4 |          |    0s
+-------+--------+---------+---------+-----------+----------+-------
+ total |        |      90 |         |         4 |          | 1m30s"""
     )
 
 
@@ -144,5 +172,5 @@ def test_rows_skipped_by_a_spent_budget_are_summed_per_reason():
     a, b = model("crm_a", skipped=1), model("crm_b", skipped=4)
     a.stopped = b.stopped = reason
     assert skipped_lines(run(False, 120, a, b, model("crm_c", created=1))) == [
-        f"5 row(s) skipped (crm_a 1, crm_b 4): {reason}"
+        f"5 rows skipped (crm_a 1, crm_b 4): {reason}"
     ]
