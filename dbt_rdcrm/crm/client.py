@@ -142,10 +142,8 @@ def error_message(response: requests.Response) -> tuple[str, str | None]:
                 for e in errors
                 if isinstance(e, dict)
             ]
-            pointers = (
-                (e.get("source") or {}).get("pointer") if isinstance(e, dict) else None
-                for e in errors
-            )
+            sources = (e.get("source") if isinstance(e, dict) else None for e in errors)
+            pointers = (s.get("pointer") if isinstance(s, dict) else None for s in sources)
             field = next((f for f in map(pointer_field, pointers) if f), None)
             return redact("; ".join(m for m in messages if m)[:300]), field
         for key in ("detail", "message", "error_description", "error"):
