@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 
 import click
 from rich.console import Console
@@ -57,7 +58,7 @@ def guarded(command):
             message = (
                 f"[red]internal error:[/red] {type(exc).__name__}: {escape(redact(str(exc)))[:500]}"
             )
-            if os.environ.get("RDCRM_DEBUG"):
+            if os.environ.get("RDCRM_DEBUG") or _logging(kwargs).debug:
                 message += "\n" + escape(redact(traceback.format_exc()))
             _stderr_console().print(message, soft_wrap=True)
             code = EXIT_USAGE
@@ -90,6 +91,57 @@ class SelectorOption(click.Option):
             option.process = greedy
 
 
+@dataclass(frozen=True)
+class Logging:
+    """dbt's log flags: ``--debug``, ``--log-level``, ``-q/--quiet`` (before or after the
+    command, as in dbt)."""
+
+    debug: bool = False
+    log_level: str | None = None
+    quiet: bool = False
+
+    @property
+    def dbt_level(self) -> str | None:
+        return "debug" if self.debug else self.log_level
+
+
+def _logging(kw) -> Logging:
+    root = click.get_current_context(silent=True)
+    outer = (root.find_root().params if root is not None else {}) or {}
+    return Logging(
+        debug=bool(kw.get("debug") or outer.get("debug")),
+        log_level=kw.get("log_level") or outer.get("log_level"),
+        quiet=bool(kw.get("quiet") or outer.get("quiet")),
+    )
+
+
+def log_options(f):
+    options = [
+        click.option(
+            "--debug",
+            "-d",
+            is_flag=True,
+            default=None,
+            help="Show dbt's debug events (SQL included) on stderr, and tracebacks.",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warn", "error", "none"]),
+            help="Show dbt's own events from this level on stderr (default: none).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            default=None,
+            help="Print errors only (JSON output and ls listings still print).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def project_options(f):
     options = [
         click.option(
@@ -117,10 +169,23 @@ def project_options(f):
             "as in dbt: -s a b).",
         ),
         click.option("--exclude", cls=SelectorOption, help="Models to leave out (same syntax)."),
+        click.option("--selector", help="A selector defined in the project's selectors.yml."),
+        click.option(
+            "--vars",
+            "dbt_vars",
+            help="Supply variables to the project, as dbt's --vars (YAML): "
+            "--vars '{my_var: value}'.",
+        ),
+        click.option("--profile", help="The profile of profiles.yml to use (as in dbt)."),
+        click.option(
+            "--parse",
+            is_flag=True,
+            help="Run dbt's parser first (in this process) so the manifest matches the project.",
+        ),
     ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return log_options(f)
 
 
 def crm_options(f):
@@ -137,17 +202,24 @@ def crm_options(f):
 
 
 def _invocation(kw) -> runner.Invocation:
+    from dbt_rdcrm.dbt.project import set_dbt_log_level
+
+    level = _logging(kw).dbt_level
+    if level is not None:
+        set_dbt_log_level(level)
     paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
     return runner.Invocation(
         paths=paths,
-        selection=runner.Selection(tuple(kw["select"]), tuple(kw["exclude"])),
+        selection=runner.Selection(tuple(kw["select"]), tuple(kw["exclude"]), kw["selector"]),
         overrides=runner.CrmOverrides(kw.get("base_url"), kw.get("rate_limit")),
+        dbt=runner.DbtFlags(kw["dbt_vars"], kw["profile"], kw["parse"]),
     )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dbt-rdcrm")
-def main() -> None:
+@log_options
+def main(**_flags) -> None:
     """Sync dbt models into RD Station CRM (contacts, deals, organizations)."""
 
 
@@ -156,7 +228,7 @@ def _run(kw, dry_run: bool, command: str) -> int:
         raise UsageError("--show and --unmasked need a plan: use --dry-run or `dbt-rdcrm plan`")
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
-    reporters = [HumanReporter(console)]
+    reporters = [] if _logging(kw).quiet else [HumanReporter(console)]
     json_reporter = JsonReporter(sys.stdout)
     if json_output:
         reporters.append(json_reporter)
@@ -270,9 +342,12 @@ def validate(**kw) -> int:
     from dbt_rdcrm import validate as checks
 
     json_output = kw["output"] == "json"
-    report = checks.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
+    report = runner.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
     console = make_console(stderr=json_output)
-    for line in checks.human_lines(report):
+    lines = checks.human_lines(report)
+    if _logging(kw).quiet:
+        lines = [line for line in lines if line.startswith("error")]
+    for line in lines:
         console.print(escape(line), soft_wrap=True)
     if json_output:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -287,10 +362,7 @@ def list_syncs(**kw) -> int:
     """List the declared syncs a selection picks; reads only the manifest."""
     from dbt_rdcrm.report import ls as listing
 
-    invocation = _invocation(kw)
-    catalog = runner.load_catalog(invocation.paths)
-    specs = runner.selected_specs(catalog, invocation.selection)
-    unreadable = {} if invocation.selection.include else catalog.unreadable
+    specs, unreadable = runner.list_syncs(_invocation(kw))
     if kw["output"] == "json":
         sys.stdout.write(json.dumps(listing.to_dict(specs, unreadable), indent=2) + "\n")
     elif kw["output"] == "name":
