@@ -31,7 +31,7 @@ from dbt_rdcrm.dbt.manifest import (
     newer_project_files,
 )
 from dbt_rdcrm.dbt.selection import Selection, select_models
-from dbt_rdcrm.errors import ConfigError, UsageError
+from dbt_rdcrm.errors import ConfigError, SelectionError, UsageError
 from dbt_rdcrm.report.events import Emit, RateLimitWait
 from dbt_rdcrm.report.masking import masking_emit
 from dbt_rdcrm.report.results import RunResult, write_results
@@ -69,10 +69,6 @@ class Invocation:
 
 class StaleManifest(UsageError):
     """The manifest does not describe the project as it is on disk."""
-
-
-class SelectionError(UsageError):
-    """dbt refused the selection, or it names a model that cannot be synced."""
 
 
 class TargetMismatch(UsageError):

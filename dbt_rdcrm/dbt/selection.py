@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from dbt_rdcrm.dbt.manifest import Manifest
-from dbt_rdcrm.errors import UsageError
+from dbt_rdcrm.errors import SelectionError, UsageError
 
 MODE_METHOD = "mode:"
 
@@ -60,7 +60,7 @@ def select_models(
     if not selection.given and not _has_default_selector(project_dir):
         return None
     if selection.selector and (selection.include or selection.exclude):
-        raise UsageError("--selector cannot be combined with -s/--select or --exclude (as in dbt)")
+        raise SelectionError("--selector cannot be combined with -s/--select or --exclude (as in dbt)")
     with _dbt_selector(manifest_path, project_dir) as (select, all_models):
         if selection.selector or not selection.given:
             spec = _yaml_selector(project_dir, selection.selector, dict(cli_vars or {}))
@@ -105,7 +105,7 @@ def _yaml_selector(project_dir: Path, name: str | None, cli_vars: dict):
     data = selector_data_from_root(str(project_dir))
     if not data:
         if name:
-            raise UsageError(f"--selector {name}: no selectors.yml in {project_dir}")
+            raise SelectionError(f"--selector {name}: no selectors.yml in {project_dir}")
         return None
     selectors = SelectorConfig.render_from_dict(data, DbtProjectYamlRenderer(None, cli_vars))
     if name is None:
@@ -113,7 +113,7 @@ def _yaml_selector(project_dir: Path, name: str | None, cli_vars: dict):
         if name is None:
             return None
     if name not in selectors:
-        raise UsageError(
+        raise SelectionError(
             f"Could not find selector named {name}, expected one of {sorted(selectors)}"
         )
     return selectors[name]["definition"]
@@ -152,7 +152,7 @@ def _dbt_selector(manifest_path: Path, project_dir: Path) -> Iterator[tuple[Any,
         try:
             return set(selector.get_selected(spec, warn_on_no_nodes=False))
         except DbtBaseException as exc:
-            raise UsageError(f"invalid selection: {_reason(exc)}") from None
+            raise SelectionError(f"invalid selection: {_reason(exc)}") from None
 
     previous = Path.cwd()
     try:
@@ -161,7 +161,7 @@ def _dbt_selector(manifest_path: Path, project_dir: Path) -> Iterator[tuple[Any,
             try:
                 yield select, all_models
             except DbtBaseException as exc:
-                raise UsageError(f"invalid selection: {_reason(exc)}") from None
+                raise SelectionError(f"invalid selection: {_reason(exc)}") from None
     finally:
         os.chdir(previous)
 
