@@ -238,3 +238,30 @@ def copy_project(template: Project, destination: Path) -> Project:
         },
         template.pg_schema,
     )
+
+
+JAFFLE = REPO / "tests" / "projects" / "jaffle"
+
+
+def build_jaffle(destination: Path, pg_schema: str | None = None) -> Project:
+    """Copy the jaffle-shop style test project (staging and marts folders, a versioned model,
+    tags, a local package, selectors.yml with a default), install its package and build it
+    all (its default selector would build only part of it)."""
+    shutil.copytree(
+        JAFFLE,
+        destination,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb"),
+    )
+    if pg_schema:
+        (destination / "profiles.yml").write_text(
+            POSTGRES_PROFILE.replace("rdcrm_sample", "jaffle_shop").format(schema=pg_schema)
+        )
+    project = Project(
+        destination,
+        {"JAFFLE_DB": str(destination / "jaffle.duckdb"), "DBT_PROFILES_DIR": str(destination)},
+        pg_schema,
+    )
+    for command in (("deps",), ("build", "-s", "fqn:*")):
+        done = project.dbt(*command)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return project
