@@ -407,6 +407,25 @@ def validate(invocation: Invocation, *, use_warehouse: bool = True, clock=time.m
     return report
 
 
+def project_base_url(
+    base_url: str | None,
+    project_dir: str | None,
+    profiles_dir: str | None,
+    target: str | None,
+    env: Mapping[str, str] | None = None,
+) -> str:
+    """``auth``'s base URL: as ``sync`` resolves it for the project in ``project_dir`` (or
+    $DBT_PROJECT_DIR, or the working directory when it holds a dbt project)."""
+    from dbt_rdcrm.config.settings import resolve_paths
+
+    env = dict(os.environ) if env is None else env
+    where = project_dir or env.get("DBT_PROJECT_DIR")
+    if where is None and not Path("dbt_project.yml").is_file():
+        return resolve_settings({}, env, "", base_url=base_url).base_url
+    paths = resolve_paths(where, profiles_dir, target, None, env)
+    return resolve_base_url(Invocation(paths, env=env), base_url)
+
+
 def resolve_base_url(invocation: Invocation, base_url: str | None) -> str:
     """The CRM base URL exactly as ``sync`` resolves it: the flag, RDCRM_BASE_URL, then
     ``vars.rdcrm.base_url`` of the project (rendered by dbt for the target), else the default.

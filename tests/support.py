@@ -204,14 +204,28 @@ class Project:
         self.manifest_file.write_text(json.dumps(data))
 
 
+DBT_PACKAGE = REPO / "dbt_rdcrm" / "dbt_package"
+
+
+def install_dbt_package(project_dir: Path) -> None:
+    """Point the copied project's packages.yml at this repository's dbt package and install
+    it as `dbt deps` does for a local package (a link under dbt_packages/), without a run."""
+    (project_dir / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE}\n")
+    (project_dir / "dbt_packages").mkdir(exist_ok=True)
+    (project_dir / "dbt_packages" / "dbt_rdcrm").symlink_to(DBT_PACKAGE)
+
+
 def build_sample(destination: Path, pg_schema: str | None = None) -> Project:
     """Copy the sample project and `dbt build` it into its own DuckDB file, or into a
     PostgreSQL schema when ``pg_schema`` is given."""
     shutil.copytree(
         SAMPLE,
         destination,
-        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.wal", ".emulator*"),
+        ignore=shutil.ignore_patterns(
+            "target", "logs", "dbt_packages", "package-lock.yml", "*.duckdb", "*.wal", ".emulator*"
+        ),
     )
+    install_dbt_package(destination)
     if pg_schema:
         (destination / "profiles.yml").write_text(POSTGRES_PROFILE.format(schema=pg_schema))
     project = Project(

@@ -60,7 +60,9 @@ def select_models(
     if not selection.given and not _has_default_selector(project_dir):
         return None
     if selection.selector and (selection.include or selection.exclude):
-        raise SelectionError("--selector cannot be combined with -s/--select or --exclude (as in dbt)")
+        raise SelectionError(
+            "--selector cannot be combined with -s/--select or --exclude (as in dbt)"
+        )
     with _dbt_selector(manifest_path, project_dir) as (select, all_models):
         if selection.selector or not selection.given:
             spec = _yaml_selector(project_dir, selection.selector, dict(cli_vars or {}))
