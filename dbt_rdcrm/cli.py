@@ -374,6 +374,43 @@ def list_syncs(**kw) -> int:
     return EXIT_OK
 
 
+@main.command()
+@project_options
+@click.option(
+    "--path",
+    "exposures_path",
+    help="The YAML file to write (default: <first model path>/rdcrm_exposures.yml).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when the file is out of step with the declared syncs (for CI).",
+)
+@guarded
+def exposures(**kw) -> int:
+    """Write a dbt exposure per declared sync, so `dbt docs` shows each sync in the DAG."""
+    if kw["select"] or kw["exclude"] or kw["selector"]:
+        raise UsageError("exposures covers every declared sync: it takes no selection")
+    found = runner.exposures(_invocation(kw), kw["exposures_path"], write=not kw["check"])
+    console = make_console()
+    if kw["check"]:
+        if found.changed:
+            console.print(
+                f"{found.path} is out of step with the declared syncs: run `dbt-rdcrm exposures`"
+            )
+            return EXIT_FAILED
+        console.print(f"{found.path} is up to date ({found.count} exposures)")
+        return EXIT_OK
+    if not found.changed:
+        console.print(f"{found.path} is up to date ({found.count} exposures)")
+        return EXIT_OK
+    console.print(
+        f"wrote {found.count} exposures to {found.path}; run `dbt parse` (or `dbt build`) "
+        "so the manifest and `dbt docs` include them"
+    )
+    return EXIT_OK
+
+
 def _attach_subcommands() -> None:
     from dbt_rdcrm.auth.cli import auth_group
     from dbt_rdcrm.emulator.cli import emulator_command

@@ -426,6 +426,37 @@ def project_base_url(
     return resolve_base_url(Invocation(paths, env=env), base_url)
 
 
+@dataclass(frozen=True)
+class ExposuresFile:
+    path: Path
+    count: int
+    changed: bool  # the file on disk differs (or is missing) from what the syncs need
+
+
+def exposures(invocation: Invocation, path: str | None, *, write: bool) -> ExposuresFile:
+    """``exposures``: the exposures YAML of every declared sync that can run, written to
+    ``path`` (default: ``<first model path>/rdcrm_exposures.yml``) only when it changed, so
+    an unchanged file does not make the manifest look stale."""
+    from dbt_rdcrm.report.exposures import exposures_yaml
+
+    project = open_project(invocation)
+    if project.catalog.problems:
+        raise ConfigError(list(project.catalog.problems))
+    project_file = read_project_file(invocation.paths.project_dir)
+    folder = (project_file.get("model-paths") or ["models"])[0]
+    target = Path(path) if path else Path(folder) / "rdcrm_exposures.yml"
+    if not target.is_absolute():
+        target = invocation.paths.project_dir / target
+    specs = list(project.catalog.specs)
+    text = exposures_yaml(specs, dict(project.catalog.nodes), project.manifest.project_name)
+    current = target.read_text(encoding="utf-8") if target.is_file() else None
+    changed = current != text
+    if changed and write:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return ExposuresFile(target, len(specs), changed)
+
+
 def resolve_base_url(invocation: Invocation, base_url: str | None) -> str:
     """The CRM base URL exactly as ``sync`` resolves it: the flag, RDCRM_BASE_URL, then
     ``vars.rdcrm.base_url`` of the project (rendered by dbt for the target), else the default.
