@@ -11,6 +11,7 @@ dbt is imported only when a selection is given (or ``selectors.yml`` names a def
 from __future__ import annotations
 
 import contextlib
+import inspect
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -149,10 +150,16 @@ def _dbt_selector(manifest_path: Path, project_dir: Path) -> Iterator[tuple[Any,
         graph, manifest, None, [NodeType.Model], include_empty_nodes=True
     )
     all_models = {uid for uid, node in manifest.nodes.items() if node.resource_type == "model"}
+    # dbt >= 1.9 can skip its "matches no node" warning (silenced here anyway); 1.8 cannot.
+    quiet = (
+        {"warn_on_no_nodes": False}
+        if "warn_on_no_nodes" in inspect.signature(selector.get_selected).parameters
+        else {}
+    )
 
     def select(spec) -> set[str]:
         try:
-            return set(selector.get_selected(spec, warn_on_no_nodes=False))
+            return set(selector.get_selected(spec, **quiet))
         except DbtBaseException as exc:
             raise SelectionError(f"invalid selection: {_reason(exc)}") from None
 
