@@ -204,9 +204,7 @@ def crm_options(f):
 def _invocation(kw) -> runner.Invocation:
     from dbt_rdcrm.dbt.project import set_dbt_log_level
 
-    level = _logging(kw).dbt_level
-    if level is not None:
-        set_dbt_log_level(level)
+    set_dbt_log_level(_logging(kw).dbt_level)  # for this command only, even in one process
     paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
     return runner.Invocation(
         paths=paths,

@@ -136,8 +136,10 @@ def set_dbt_log_level(level: str | None) -> None:
     """Show dbt's own events at ``level`` (debug, info, warn, error) on stderr from now on,
     as ``dbt --log-level`` would on the console; None or ``none``: keep them silent."""
     global _EVENT_LEVEL
-    _EVENT_LEVEL = None if level in (None, "none") else level
-    show_dbt_events()
+    wanted = None if level in (None, "none") else level
+    if wanted != _EVENT_LEVEL:
+        _EVENT_LEVEL = wanted
+        show_dbt_events()
 
 
 def show_dbt_events() -> None:
