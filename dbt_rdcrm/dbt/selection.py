@@ -62,7 +62,8 @@ def select_models(
         return None
     if selection.selector and (selection.include or selection.exclude):
         raise SelectionError(
-            "--selector cannot be combined with -s/--select or --exclude (as in dbt)"
+            "--selector cannot be combined with -s/--select or --exclude: dbt would silently "
+            "ignore them; put the whole selection in selectors.yml, or use -s/--exclude only"
         )
     with _dbt_selector(manifest_path, project_dir) as (select, all_models):
         if selection.selector or not selection.given:
