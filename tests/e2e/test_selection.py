@@ -143,3 +143,9 @@ def test_mode_narrows_dbts_selection(jaffle):
         "ls", "--output", "name", "-s", "tag:crm,mode:contacts", "--exclude", "crm_people"
     )
     assert run.stdout.split() == ["customers"]
+
+
+def test_selector_with_select_is_refused_instead_of_ignored(jaffle):
+    run = jaffle.cli("ls", "--selector", "deals_and_parents", "-s", "customers")
+    assert run.exit_code == 2
+    assert "dbt would silently ignore them" in run.stderr
