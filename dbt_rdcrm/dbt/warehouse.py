@@ -151,7 +151,13 @@ class Warehouse:
         from dbt_rdcrm.dbt import project as dbt_project
 
         with self._errors("resolving relations for this target"):
-            return dbt_project.relation_names(self._config, manifest_path, unique_ids)
+            try:
+                return dbt_project.relation_names(self._config, manifest_path, unique_ids)
+            except (ValueError, LookupError, TypeError) as exc:  # a manifest dbt cannot load
+                raise WarehouseError(
+                    f"dbt cannot read {manifest_path} to compare its relations with target "
+                    f"'{self.target_name}' ({_one_line(exc)}): run `dbt parse`"
+                ) from None
 
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)
