@@ -164,6 +164,23 @@ def show_dbt_events() -> None:
     )
 
 
+_LOADED: dict[tuple, Any] = {}
+
+
+def load_dbt_manifest(path: Path) -> Any:
+    """dbt's own ``Manifest`` object for ``target/manifest.json`` (for its selector and its
+    relation naming), loaded once per file version in this process."""
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        writable = WritableManifest.read_and_check_versions(str(path))
+        _LOADED[key] = Manifest.from_writable_manifest(writable)
+    return _LOADED[key]
+
+
 def relation_names(config: RuntimeConfig, manifest_path: Path, unique_ids) -> dict[str, str]:
     """The relation each model of ``unique_ids`` gets when the project is parsed for
     ``config``'s target: dbt's ``generate_database_name``/``generate_schema_name``/
@@ -171,11 +188,9 @@ def relation_names(config: RuntimeConfig, manifest_path: Path, unique_ids) -> di
     import copy
 
     from dbt.adapters.factory import get_adapter
-    from dbt.contracts.graph.manifest import Manifest, WritableManifest
     from dbt.parser.base import RelationUpdate
 
-    writable = WritableManifest.read_and_check_versions(str(manifest_path))
-    manifest = Manifest.from_writable_manifest(writable)
+    manifest = load_dbt_manifest(manifest_path)
     components = ("database", "schema", "alias")
     updaters = {c: RelationUpdate(config, manifest, c) for c in components}
     relation = get_adapter(config).Relation

@@ -128,8 +128,6 @@ def _dbt_selector(manifest_path: Path, project_dir: Path) -> Iterator[tuple[Any,
     """dbt's model selector over the manifest at ``manifest_path``: ``select(spec)`` returns the
     selected models' unique_ids. dbt's errors become UsageError with dbt's own reason."""
     from dbt.cli.flags import Flags, args_to_context
-    from dbt.contracts.graph.manifest import Manifest as DbtManifest
-    from dbt.contracts.graph.manifest import WritableManifest
     from dbt.flags import set_flags
     from dbt.graph.selector import ResourceTypeSelector
     from dbt.node_types import NodeType
@@ -137,11 +135,12 @@ def _dbt_selector(manifest_path: Path, project_dir: Path) -> Iterator[tuple[Any,
     from dbt_common.events.event_manager_client import cleanup_event_logger
     from dbt_common.exceptions import DbtBaseException
 
+    from dbt_rdcrm.dbt.project import load_dbt_manifest
+
     cleanup_event_logger()  # dbt's "does not match any nodes" and friends: not on our output
     set_flags(Flags(args_to_context(["ls", "--resource-type", "model"])))
     try:
-        writable = WritableManifest.read_and_check_versions(str(manifest_path))
-        manifest = DbtManifest.from_writable_manifest(writable)
+        manifest = load_dbt_manifest(manifest_path)
         graph = _graph(manifest)
     except (DbtBaseException, ValueError, KeyError, TypeError, RuntimeError) as exc:
         raise UsageError(
