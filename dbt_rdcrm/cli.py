@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import traceback
+from dataclasses import dataclass
 
 import click
 from rich.console import Console
@@ -67,7 +68,7 @@ def guarded(command):
                 "[red]internal error[/red] (a bug in dbt-rdcrm: please report it; RDCRM_DEBUG=1 "
                 f"shows where): {type(exc).__name__}: {shown(str(exc)[:500])}"
             )
-            if os.environ.get("RDCRM_DEBUG"):
+            if os.environ.get("RDCRM_DEBUG") or _logging(kwargs).debug:
                 message += "\n" + shown_lines(traceback.format_exc())
             _stderr_console().print(message, soft_wrap=True)
             code = EXIT_USAGE
@@ -100,6 +101,57 @@ class SelectorOption(click.Option):
             option.process = greedy
 
 
+@dataclass(frozen=True)
+class Logging:
+    """dbt's log flags: ``--debug``, ``--log-level``, ``-q/--quiet`` (before or after the
+    command, as in dbt)."""
+
+    debug: bool = False
+    log_level: str | None = None
+    quiet: bool = False
+
+    @property
+    def dbt_level(self) -> str | None:
+        return "debug" if self.debug else self.log_level
+
+
+def _logging(kw) -> Logging:
+    root = click.get_current_context(silent=True)
+    outer = (root.find_root().params if root is not None else {}) or {}
+    return Logging(
+        debug=bool(kw.get("debug") or outer.get("debug")),
+        log_level=kw.get("log_level") or outer.get("log_level"),
+        quiet=bool(kw.get("quiet") or outer.get("quiet")),
+    )
+
+
+def log_options(f):
+    options = [
+        click.option(
+            "--debug",
+            "-d",
+            is_flag=True,
+            default=None,
+            help="Show dbt's debug events (SQL included) on stderr, and tracebacks.",
+        ),
+        click.option(
+            "--log-level",
+            type=click.Choice(["debug", "info", "warn", "error", "none"]),
+            help="Show dbt's own events from this level on stderr (default: none).",
+        ),
+        click.option(
+            "-q",
+            "--quiet",
+            is_flag=True,
+            default=None,
+            help="Print errors only (JSON output and ls listings still print).",
+        ),
+    ]
+    for option in reversed(options):
+        f = option(f)
+    return f
+
+
 def project_options(f, selection: bool = True):
     options = [
         click.option(
@@ -119,20 +171,36 @@ def project_options(f, selection: bool = True):
             "or the project's target-path, 'target').",
         ),
         click.option(
-            "-s",
-            "--select",
-            "select",
-            cls=SelectorOption,
-            help="Models to sync: names, wildcards, tag:, path:, fqn, mode: (several allowed, "
-            "as in dbt: -s a b).",
+            "--vars",
+            "dbt_vars",
+            help="Supply variables to the project, as dbt's --vars (YAML): "
+            "--vars '{my_var: value}'.",
         ),
-        click.option("--exclude", cls=SelectorOption, help="Models to leave out (same syntax)."),
+        click.option("--profile", help="The profile of profiles.yml to use (as in dbt)."),
     ]
-    if not selection:
-        options = options[:4]
+    if selection:  # a command about one model or the whole state takes no selection
+        options += [
+            click.option(
+                "-s",
+                "--select",
+                "select",
+                cls=SelectorOption,
+                help="Models to sync: names, wildcards, tag:, path:, fqn, mode: (several allowed, "
+                "as in dbt: -s a b).",
+            ),
+            click.option(
+                "--exclude", cls=SelectorOption, help="Models to leave out (same syntax)."
+            ),
+            click.option("--selector", help="A selector defined in the project's selectors.yml."),
+            click.option(
+                "--parse",
+                is_flag=True,
+                help="Run dbt's parser first (in this process) so the manifest matches the project.",
+            ),
+        ]
     for option in reversed(options):
         f = option(f)
-    return f
+    return log_options(f)
 
 
 def crm_options(f):
@@ -149,22 +217,29 @@ def crm_options(f):
 
 
 def _invocation(kw) -> runner.Invocation:
+    from dbt_rdcrm.dbt.project import set_dbt_log_level
+
+    set_dbt_log_level(_logging(kw).dbt_level)  # for this command only, even in one process
     paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
     return runner.Invocation(
         paths=paths,
-        selection=runner.Selection(tuple(kw.get("select") or ()), tuple(kw.get("exclude") or ())),
+        selection=runner.Selection(
+            tuple(kw.get("select") or ()), tuple(kw.get("exclude") or ()), kw.get("selector")
+        ),
         overrides=runner.CrmOverrides(
             kw.get("base_url"),
             kw.get("rate_limit"),
             kw.get("max_attempts"),
             {key: kw.get(key) for key in ("connect_timeout", "read_timeout", "request_timeout")},
         ),
+        dbt=runner.DbtFlags(kw.get("dbt_vars"), kw.get("profile"), bool(kw.get("parse"))),
     )
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="dbt-rdcrm")
-def main() -> None:
+@log_options
+def main(**_flags) -> None:
     """Sync dbt models into RD Station CRM (contacts, deals, organizations)."""
 
 
@@ -174,7 +249,7 @@ def _run(kw, dry_run: bool, command: str) -> int:
     json_output = kw["output"] == "json"
     console = make_console(stderr=json_output)
     human = HumanReporter(console, wide=kw.pop("wide"), heartbeat=HEARTBEAT_SECONDS)
-    reporters = [human]
+    reporters = [] if _logging(kw).quiet else [human]
     json_reporter = JsonReporter(sys.stdout)
     if json_output:
         reporters.append(json_reporter)
@@ -330,9 +405,12 @@ def validate(**kw) -> int:
     from dbt_rdcrm import validate as checks
 
     json_output = kw["output"] == "json"
-    report = checks.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
+    report = runner.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
     console = make_console(stderr=json_output)
-    for line in checks.human_lines(report):
+    lines = checks.human_lines(report)
+    if _logging(kw).quiet:
+        lines = [line for line in lines if line.startswith("error")]
+    for line in lines:
         console.print(shown(line), soft_wrap=True)
     if json_output:
         sys.stdout.write(json.dumps(report.to_dict(), indent=2) + "\n")
@@ -347,10 +425,7 @@ def list_syncs(**kw) -> int:
     """List the declared syncs a selection picks; reads only the manifest."""
     from dbt_rdcrm.report import ls as listing
 
-    invocation = _invocation(kw)
-    catalog = runner.load_catalog(invocation.paths)
-    specs = runner.selected_specs(catalog, invocation.selection)
-    unreadable = {} if invocation.selection.include else catalog.unreadable
+    specs, unreadable = runner.list_syncs(_invocation(kw))
     if kw["output"] == "json":
         sys.stdout.write(json.dumps(listing.to_dict(specs, unreadable), indent=2) + "\n")
     elif kw["output"] == "name":
@@ -359,6 +434,43 @@ def list_syncs(**kw) -> int:
         console = make_console()
         for line in listing.human_lines(specs, unreadable):
             console.print(shown(line), soft_wrap=True)
+    return EXIT_OK
+
+
+@main.command()
+@project_options
+@click.option(
+    "--path",
+    "exposures_path",
+    help="The YAML file to write (default: <first model path>/rdcrm_exposures.yml).",
+)
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; exit 1 when the file is out of step with the declared syncs (for CI).",
+)
+@guarded
+def exposures(**kw) -> int:
+    """Write a dbt exposure per declared sync, so `dbt docs` shows each sync in the DAG."""
+    if kw["select"] or kw["exclude"] or kw["selector"]:
+        raise UsageError("exposures covers every declared sync: it takes no selection")
+    found = runner.exposures(_invocation(kw), kw["exposures_path"], write=not kw["check"])
+    console = make_console()
+    if kw["check"]:
+        if found.changed:
+            console.print(
+                f"{found.path} is out of step with the declared syncs: run `dbt-rdcrm exposures`"
+            )
+            return EXIT_FAILED
+        console.print(f"{found.path} is up to date ({found.count} exposures)")
+        return EXIT_OK
+    if not found.changed:
+        console.print(f"{found.path} is up to date ({found.count} exposures)")
+        return EXIT_OK
+    console.print(
+        f"wrote {found.count} exposures to {found.path}; run `dbt parse` (or `dbt build`) "
+        "so the manifest and `dbt docs` include them"
+    )
     return EXIT_OK
 
 

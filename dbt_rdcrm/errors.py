@@ -3,6 +3,7 @@
     RdcrmError                 base; ``str()`` is one clear line, never a secret
     ├── ConfigError            abort before any network call; carries every problem (exit 2)
     ├── UsageError             bad flags, missing manifest, unbuilt model (exit 2)
+    │   └── SelectionError     dbt refused the selection, or it names an unreadable model
     ├── AuthError              no usable credentials, revoked or expired login (exit 2)
     ├── AbortModel             stop one model's sync; other models go on (exit 1)
     └── FailedAfterSending     the run stopped on an error after writes reached the CRM (exit 3)
@@ -48,6 +49,10 @@ class ConfigError(RdcrmError):
 
 class UsageError(RdcrmError):
     """The command cannot run as asked (missing manifest, unbuilt model, bad flag)."""
+
+
+class SelectionError(UsageError):
+    """dbt refused the selection, or it names a model that cannot be synced."""
 
 
 class AuthError(RdcrmError):

@@ -95,7 +95,7 @@ def _unlock(**kw) -> int:
 
     cli = _commands()
     invocation = cli._invocation({**kw, "select": (), "exclude": ()})
-    with runner.connect(invocation.paths) as warehouse:
+    with runner.connect(invocation) as warehouse:
         settings = resolve_settings(
             warehouse.project_vars,
             invocation.env,

@@ -1,14 +1,13 @@
-"""``dbt-rdcrm validate``: every check of ``sync`` and more, without reading a row or the CRM.
+"""``dbt-rdcrm validate``'s report: every check of ``sync`` and more, as findings.
 
-Reads the manifest, and (when it can connect) the warehouse's column names and types. Never
-needs CRM credentials. Every problem is collected into one :class:`Report`; the checks
-themselves live in :mod:`dbt_rdcrm.config.checks`.
+The composition root (:func:`dbt_rdcrm.runner.validate`) opens the project and the warehouse;
+this module turns what they hold into one :class:`Report`. The checks themselves live in
+:mod:`dbt_rdcrm.config.checks`. Never needs CRM credentials.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
@@ -17,22 +16,20 @@ import yaml
 
 from dbt_rdcrm import __version__
 from dbt_rdcrm.config import checks
+from dbt_rdcrm.config.catalog import sync_order
 from dbt_rdcrm.config.checks import ColumnTypes, Finding, Severity
 from dbt_rdcrm.config.settings import resolve_settings
 from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.dbt.columns import resolve_columns
-from dbt_rdcrm.dbt.manifest import load_manifest, read_catalog, sync_order
-from dbt_rdcrm.dbt.selection import select
-from dbt_rdcrm.dbt.warehouse import ColumnInfo, WarehouseError
+from dbt_rdcrm.dbt.warehouse import ColumnInfo
 from dbt_rdcrm.errors import ConfigError, Problem, UsageError
 from dbt_rdcrm.redaction import redact
 from dbt_rdcrm.report.results import SCHEMA_VERSION
-from dbt_rdcrm.runner import CrmOverrides, Invocation, connect
 
 
 class WarehouseCheck(str, Enum):
     CHECKED = "checked"  # relations, columns and types were read
-    UNREACHABLE = "unreachable"  # connecting failed: a warning says why
+    UNREACHABLE = "unreachable"  # connecting failed: an error says why (exit 2)
     SKIPPED = "skipped"  # --no-warehouse
 
 
@@ -46,6 +43,9 @@ class Report:
 
     def add(self, *findings: Finding) -> None:
         self.findings.extend(findings)
+
+    def error(self, code: str, path: str, message: str) -> None:
+        self.findings.append(Finding(Severity.ERROR, code, path, message))
 
     def problems(self, code: str, problems: Iterable[Problem]) -> None:
         self.findings.extend(Finding.from_problem(code, p) for p in problems)
@@ -144,7 +144,7 @@ def check_warehouse(
 # --- settings ----------------------------------------------------------------------------
 
 
-def _vars_from_project_file(project_dir: Path) -> dict:
+def vars_from_project_file(project_dir: Path) -> dict:
     """``vars`` of dbt_project.yml as written, for when dbt cannot load the project: values
     that need rendering (``{{ env_var(...) }}``) are left out rather than guessed."""
     try:
@@ -161,9 +161,8 @@ def _vars_from_project_file(project_dir: Path) -> dict:
     return merged
 
 
-def check_settings(
-    report: Report, project_vars: Mapping, env: Mapping, overrides: CrmOverrides
-) -> None:
+def check_settings(report: Report, project_vars: Mapping, env: Mapping, overrides) -> None:
+    """``overrides``: the CRM flags (``base_url``, ``rate_limit``)."""
     try:
         resolve_settings(
             project_vars,
@@ -178,35 +177,17 @@ def check_settings(
         report.add(Finding(Severity.ERROR, "settings", "vars.rdcrm.base_url", str(exc)))
 
 
-# --- the command ---------------------------------------------------------------------------
+# --- the project ----------------------------------------------------------------------------
 
 
-def validate(
-    invocation: Invocation,
-    *,
-    use_warehouse: bool = True,
-    clock: Callable[[], float] = time.monotonic,
-) -> Report:
-    """Check the selected syncs of ``invocation``; never reads a row, never calls the CRM."""
-    started = clock()
-    report = Report()
-    paths = invocation.paths
-    manifest_path = paths.target_path / "manifest.json"
-    try:
-        data = load_manifest(manifest_path)
-    except UsageError as exc:
-        report.add(Finding(Severity.ERROR, "manifest", str(manifest_path), str(exc)))
-        report.elapsed = clock() - started
-        return report
-    catalog, problems = read_catalog(data)
-    report.problems("config", problems)
-    selection = invocation.selection
-    try:
-        chosen = select(catalog.specs, selection.include, selection.exclude)
-    except UsageError as exc:
-        report.add(Finding(Severity.ERROR, "selection", "--select", str(exc)))
-        chosen = []
-    _check_unreadable(report, catalog.unreadable, selection.include)
+def check_project(report: Report, project) -> None:
+    """The manifest-only checks of a :class:`dbt_rdcrm.runner.Project`: its config problems,
+    the models it cannot read, the order of its links, keys, create rules and matches."""
+    report.problems("config", project.catalog.problems)
+    for name, why in sorted(project.catalog.unreadable.items()):
+        severity = Severity.ERROR if name in project.unreadable_selected else Severity.WARNING
+        report.add(Finding(severity, "not-syncable", f"models.{name}", why, name))
+    chosen = project.selected
     try:
         chosen = sync_order(chosen)
     except ConfigError as exc:
@@ -214,47 +195,20 @@ def validate(
     report.specs = chosen
     if not chosen and not report.errors:
         report.add(
-            Finding(Severity.WARNING, "selection", "--select", "nothing selected: no sync to check")
+            Finding(
+                Severity.WARNING,
+                "selection",
+                "--select",
+                f"{project.notices[0] if project.notices else 'nothing selected'}: "
+                "no sync to check",
+            )
         )
     for spec in chosen:
         report.add(
-            *checks.key_tests(data, spec),
+            *checks.key_tests(project.catalog.nodes[spec.model], spec),
             *checks.create_rules(spec),
             *checks.match_on_constant(spec),
         )
-
-    project_vars = None
-    if use_warehouse:
-        try:
-            with connect(paths) as warehouse:
-                report.warehouse, report.target = WarehouseCheck.CHECKED, warehouse.target_name
-                project_vars = warehouse.project_vars
-                check_warehouse(report, chosen, catalog.by_name(), warehouse)
-        except WarehouseError as exc:
-            report.warehouse = WarehouseCheck.UNREACHABLE
-            report.add(
-                Finding(
-                    Severity.WARNING,
-                    "warehouse",
-                    "profiles.yml",
-                    "warehouse not reachable, so relations, columns and their types were not "
-                    f"checked: {exc}",
-                )
-            )
-    if project_vars is None:
-        project_vars = _vars_from_project_file(paths.project_dir)
-    check_settings(report, project_vars, invocation.env, invocation.overrides)
-    report.elapsed = clock() - started
-    return report
-
-
-def _check_unreadable(
-    report: Report, unreadable: Mapping[str, str], include: Iterable[str]
-) -> None:
-    named = {part for arg in include for part in arg.split()}
-    for name, why in sorted(unreadable.items()):
-        severity = Severity.ERROR if name in named else Severity.WARNING
-        report.add(Finding(severity, "not-syncable", f"models.{name}", why, name))
 
 
 # --- human output ---------------------------------------------------------------------------

@@ -419,12 +419,14 @@ def rerun_and_memory(ctx: Context) -> list[Figure]:
 
 def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
+    from dbt_rdcrm.config.catalog import build_catalog
     from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
+    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
     from dbt_rdcrm.dbt.warehouse import Warehouse
     from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
 
-    spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
+    manifest = manifest_from_dict(load_manifest(root / "target" / "manifest.json"))
+    spec = build_catalog(manifest).specs[0]
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
         store.ensure()

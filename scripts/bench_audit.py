@@ -101,12 +101,14 @@ def write_project(root: Path, rows: int, name_field: str) -> None:
 
 def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
+    from dbt_rdcrm.config.catalog import build_catalog
     from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
+    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
     from dbt_rdcrm.dbt.warehouse import Warehouse
     from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
 
-    spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
+    manifest = manifest_from_dict(load_manifest(root / "target" / "manifest.json"))
+    spec = build_catalog(manifest).specs[0]
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
         store.ensure()
@@ -128,8 +130,9 @@ def seed_state(root: Path, base_url: str) -> int:
 def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
     """Record every row as synced under a known CRM id, and write the records that sync left
     in the CRM (the payloads the planner builds, one created per second) as emulator fixtures."""
+    from dbt_rdcrm.config.catalog import build_catalog
     from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, specs_from_manifest
+    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
     from dbt_rdcrm.dbt.warehouse import Warehouse
     from dbt_rdcrm.emulator.fixtures import load_fixtures
     from dbt_rdcrm.emulator.store import iso_timestamp
@@ -137,7 +140,8 @@ def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
     from dbt_rdcrm.sync.records import IdMapRow, utcnow
     from dbt_rdcrm.sync.state import StateConfig, StateStore
 
-    spec = specs_from_manifest(load_manifest(root / "target" / "manifest.json")).specs[0]
+    manifest = manifest_from_dict(load_manifest(root / "target" / "manifest.json"))
+    spec = build_catalog(manifest).specs[0]
     fixtures = load_fixtures(None)
     with Warehouse.connect(root, root) as wh:
         store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)

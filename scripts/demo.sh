@@ -12,6 +12,8 @@ export DBT_PROFILES_DIR="$PWD"
 export DBT_SEND_ANONYMOUS_USAGE_STATS=false
 
 rm -f sample.duckdb
+echo "== dbt deps (the dbt-rdcrm package: id map macros)"
+dbt deps --quiet
 dbt-rdcrm emulator --port "$PORT" > .emulator.log 2>&1 &
 EMULATOR_PID=$!
 trap 'kill "$EMULATOR_PID" 2>/dev/null || true; wait "$EMULATOR_PID" 2>/dev/null || true' EXIT

@@ -5,7 +5,14 @@ from __future__ import annotations
 import secrets
 
 import pytest
-from support import Project, build_sample, copy_project, drop_postgres_schemas, require_postgres
+from support import (
+    Project,
+    build_jaffle,
+    build_sample,
+    copy_project,
+    drop_postgres_schemas,
+    require_postgres,
+)
 
 from dbt_rdcrm.emulator import Emulator
 
@@ -53,3 +60,23 @@ def project(request, tmp_path, emulator) -> Project:
         built = build_sample(tmp_path / "sample", pg_schema=f"{prefix}_{secrets.token_hex(3)}")
     built.env.update(EMULATOR_ENV | {"RDCRM_BASE_URL": emulator.base_url})
     return built
+
+
+@pytest.fixture(scope="session")
+def jaffle(tmp_path_factory) -> Project:
+    """The jaffle-shop style test project, built once per session on DuckDB (read-only use)."""
+    return build_jaffle(tmp_path_factory.mktemp("jaffle") / "jaffle_shop")
+
+
+@pytest.fixture
+def jaffle_copy(jaffle, tmp_path, emulator) -> Project:
+    """A private copy of the built jaffle project, pointed at this test's emulator."""
+    project = copy_project(jaffle, tmp_path / "jaffle_shop")
+    project.env.update(
+        {
+            "JAFFLE_DB": str(project.path / "jaffle.duckdb"),
+            "RDCRM_BASE_URL": emulator.base_url,
+            "RDCRM_ACCESS_TOKEN": "emulator-token",
+        }
+    )
+    return project

@@ -216,14 +216,28 @@ class Project:
         self.manifest_file.write_text(json.dumps(data))
 
 
+DBT_PACKAGE = REPO / "dbt_rdcrm" / "dbt_package"
+
+
+def install_dbt_package(project_dir: Path) -> None:
+    """Point the copied project's packages.yml at this repository's dbt package and install
+    it as `dbt deps` does for a local package (a link under dbt_packages/), without a run."""
+    (project_dir / "packages.yml").write_text(f"packages:\n  - local: {DBT_PACKAGE}\n")
+    (project_dir / "dbt_packages").mkdir(exist_ok=True)
+    (project_dir / "dbt_packages" / "dbt_rdcrm").symlink_to(DBT_PACKAGE)
+
+
 def build_sample(destination: Path, pg_schema: str | None = None) -> Project:
     """Copy the sample project and `dbt build` it into its own DuckDB file, or into a
     PostgreSQL schema when ``pg_schema`` is given."""
     shutil.copytree(
         SAMPLE,
         destination,
-        ignore=shutil.ignore_patterns("target", "logs", "*.duckdb", "*.wal", ".emulator*"),
+        ignore=shutil.ignore_patterns(
+            "target", "logs", "dbt_packages", "package-lock.yml", "*.duckdb", "*.wal", ".emulator*"
+        ),
     )
+    install_dbt_package(destination)
     if pg_schema:
         (destination / "profiles.yml").write_text(POSTGRES_PROFILE.format(schema=pg_schema))
     project = Project(
@@ -290,3 +304,30 @@ def emulator_login(emulator, redirect: str = "http://127.0.0.1:8976/callback") -
     )
     assert tokens.status_code == 200, tokens.text
     return tokens.json()
+
+
+JAFFLE = REPO / "tests" / "projects" / "jaffle"
+
+
+def build_jaffle(destination: Path, pg_schema: str | None = None) -> Project:
+    """Copy the jaffle-shop style test project (staging and marts folders, a versioned model,
+    tags, a local package, selectors.yml with a default), install its package and build it
+    all (its default selector would build only part of it)."""
+    shutil.copytree(
+        JAFFLE,
+        destination,
+        ignore=shutil.ignore_patterns("target", "logs", "dbt_packages", "*.duckdb"),
+    )
+    if pg_schema:
+        (destination / "profiles.yml").write_text(
+            POSTGRES_PROFILE.replace("rdcrm_sample", "jaffle_shop").format(schema=pg_schema)
+        )
+    project = Project(
+        destination,
+        {"JAFFLE_DB": str(destination / "jaffle.duckdb"), "DBT_PROFILES_DIR": str(destination)},
+        pg_schema,
+    )
+    for command in (("deps",), ("build", "-s", "fqn:*")):
+        done = project.dbt(*command)
+        assert done.returncode == 0, done.stdout + done.stderr
+    return project

@@ -30,13 +30,37 @@ from dbt_rdcrm.report.terminal import printable
 F = TypeVar("F", bound=Callable[..., Any])
 ENV_OVERRIDES = ("RDCRM_ACCESS_TOKEN", "RDCRM_REFRESH_TOKEN")
 
-base_url_option = click.option(
-    "--base-url",
-    envvar="RDCRM_BASE_URL",
-    default=DEFAULT_BASE_URL,
-    show_default=True,
-    help="CRM API base URL (env RDCRM_BASE_URL).",
-)
+
+def base_url_option(command: F) -> F:
+    """``--base-url`` and the dbt project flags: the base URL is resolved exactly as ``sync``
+    resolves it (flag, RDCRM_BASE_URL, the project's ``vars.rdcrm.base_url``, default)."""
+    for option in reversed(
+        [
+            click.option(
+                "--base-url",
+                help=f"CRM API base URL (default: $RDCRM_BASE_URL, the project's "
+                f"vars.rdcrm.base_url, {DEFAULT_BASE_URL}).",
+            ),
+            click.option("--project-dir", help="dbt project whose vars.rdcrm to read."),
+            click.option("--profiles-dir", help="Directory holding profiles.yml."),
+            click.option("-t", "--target", help="dbt target from profiles.yml."),
+        ]
+    ):
+        command = option(command)
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from dbt_rdcrm.runner import project_base_url
+
+        kwargs["base_url"] = project_base_url(
+            kwargs.pop("base_url"),
+            kwargs.pop("project_dir"),
+            kwargs.pop("profiles_dir"),
+            kwargs.pop("target"),
+        )
+        return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
 
 
 def _say(text: str) -> None:
@@ -79,7 +103,6 @@ def auth_group() -> None:
 
 
 @auth_group.command("login")
-@base_url_option
 @click.option("--client-id", envvar="RDCRM_CLIENT_ID", help="RD Station app client id.")
 @click.option(
     "--client-secret-stdin",
@@ -115,6 +138,7 @@ def auth_group() -> None:
     help="Seconds to wait for the redirect.",
 )
 @_clean_exit
+@base_url_option
 def login_command(
     base_url: str,
     client_id: str | None,
@@ -181,8 +205,8 @@ def _client_secret(from_stdin: bool) -> Secret:
 
 
 @auth_group.command("status")
-@base_url_option
 @_clean_exit
+@base_url_option
 def status_command(base_url: str) -> None:
     """Show where credentials come from and whether the CRM accepts them (never a token)."""
     report = collect_status(base_url, os.environ, _session())
@@ -192,9 +216,9 @@ def status_command(base_url: str) -> None:
 
 
 @auth_group.command("logout")
-@base_url_option
 @click.option("--all", "everything", is_flag=True, help="Remove every stored login.")
 @_clean_exit
+@base_url_option
 def logout_command(base_url: str, everything: bool) -> None:
     """Delete stored credentials (for --base-url, or all of them)."""
     store = TokenStore.default(os.environ)

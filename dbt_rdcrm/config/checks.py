@@ -1,5 +1,5 @@
 """The checks of ``dbt-rdcrm validate`` beyond parsing: pure functions from a sync spec (and
-its manifest node, and its columns' types) to findings. No I/O.
+its model in the manifest model, and its columns' types) to findings. No I/O.
 """
 
 from __future__ import annotations
@@ -11,11 +11,10 @@ from enum import Enum
 from dbt_rdcrm.config.column_types import Family, family, type_mismatch
 from dbt_rdcrm.config.fields import Mode
 from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.dbt.manifest import ModelNode
 from dbt_rdcrm.errors import Problem
 from dbt_rdcrm.redaction import redact
 
-UNIQUE_CONSTRAINTS = frozenset({"unique", "primary_key"})
-NOT_NULL_CONSTRAINTS = frozenset({"not_null", "primary_key"})
 ColumnTypes = Mapping[str, str]  # lower-cased column name -> type as the warehouse reports it
 
 
@@ -52,37 +51,21 @@ class Finding:
 # --- from the manifest ---------------------------------------------------------------------
 
 
-def _key_guarantees(data: Mapping, spec: SyncSpec) -> tuple[bool, set[str]]:
+def _key_guarantees(node: ModelNode, spec: SyncSpec) -> tuple[bool, set[str]]:
     """Whether dbt tests or constraints keep the key unique, and which of its (lower-cased)
     columns they keep not null. For a key of several columns, one unique column, or a
     combination test or constraint over some of its columns, makes the key unique."""
     key = {c.lower() for c in spec.key}
     unique = {c for c, tests in spec.tested_columns.items() if "unique" in tests}
+    unique |= node.unique_columns
     not_null = {c for c, tests in spec.tested_columns.items() if "not_null" in tests}
-    node = data.get("nodes", {}).get(spec.unique_id, {})
-    for name, column in (node.get("columns") or {}).items():
-        kinds = {c.get("type") for c in column.get("constraints") or []}
-        if kinds & UNIQUE_CONSTRAINTS:
-            unique.add(name.lower())
-        if kinds & NOT_NULL_CONSTRAINTS:
-            not_null.add(name.lower())
+    not_null |= node.not_null_columns
     combinations = [unique & key] if unique & key else []
-    for constraint in node.get("constraints") or []:
-        columns = {c.lower() for c in constraint.get("columns") or []}
-        if constraint.get("type") in UNIQUE_CONSTRAINTS:
-            combinations.append(columns)
-        if constraint.get("type") == "primary_key":
-            not_null |= columns
-    for test in data.get("nodes", {}).values():
-        if test.get("resource_type") == "test" and test.get("attached_node") == spec.unique_id:
-            kwargs = (test.get("test_metadata") or {}).get("kwargs") or {}
-            columns = kwargs.get("combination_of_columns")
-            if isinstance(columns, list):
-                combinations.append({str(c).lower() for c in columns})
+    combinations += [set(c) for c in node.unique_combinations]
     return any(combo and combo <= key for combo in combinations), not_null & key
 
 
-def key_tests(data: Mapping, spec: SyncSpec) -> list[Finding]:
+def key_tests(node: ModelNode, spec: SyncSpec) -> list[Finding]:
     """Key columns should be tested ``unique`` and ``not_null`` in dbt: sync rejects rows with
     a duplicate or null key, and the tests catch it at ``dbt build`` time instead."""
     if spec.keyless:
@@ -98,7 +81,7 @@ def key_tests(data: Mapping, spec: SyncSpec) -> list[Finding]:
             )
         ]
     found: list[Finding] = []
-    unique, not_null = _key_guarantees(data, spec)
+    unique, not_null = _key_guarantees(node, spec)
     single = len(spec.key) == 1
     for column in spec.key:
         missing = [] if unique or not single else ["unique"]

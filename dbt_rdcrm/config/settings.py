@@ -69,7 +69,8 @@ class Settings:
     timeouts: Timeouts = Timeouts()
 
 
-def _read_project_file(project_dir: Path) -> dict:
+def read_project_file(project_dir: Path) -> dict:
+    """dbt_project.yml as written (no rendering)."""
     path = project_dir / "dbt_project.yml"
     if not path.is_file():
         raise UsageError(
@@ -93,7 +94,7 @@ def resolve_paths(
 ) -> ProjectPaths:
     """dbt's precedence: flag, then DBT_* environment variable, then dbt_project.yml/default."""
     project = Path(project_dir or env.get("DBT_PROJECT_DIR") or ".").expanduser().resolve()
-    project_file = _read_project_file(project)
+    project_file = read_project_file(project)
     chosen = target_path or env.get("DBT_TARGET_PATH") or project_file.get("target-path")
     resolved_target = Path(str(chosen or "target")).expanduser()
     if not resolved_target.is_absolute():

@@ -208,9 +208,9 @@ def parse_sync(
         )
         partial = False
 
-    sources: list[Source] = []
-    if mode is not None:
-        sources = _parse_sources(mode, raw, path, problems)
+    # With an unknown mode the fields are still checked (against every mode), so one run
+    # reports every problem.
+    sources = _parse_sources(mode, raw, path, problems)
 
     key: tuple[str, ...] = ()
     if "key" in raw:
@@ -264,13 +264,24 @@ def parse_sync(
     ), []
 
 
-def _parse_sources(mode: Mode, raw: Mapping, path: str, problems: list[Problem]) -> list[Source]:
-    allowed = _allowed([*FIELDS[mode], "@<custom_field_slug>"])
+def _any_mode_field(name: str) -> FieldDef | None:
+    return next((d for m in Mode if (d := field_def(m, name)) is not None), None)
+
+
+def _parse_sources(
+    mode: Mode | None, raw: Mapping, path: str, problems: list[Problem]
+) -> list[Source]:
+    """The sources of a block; ``mode`` None (an invalid mode): checked against every mode."""
+    every = dict.fromkeys(f for m in Mode for f in FIELDS[m])
+    allowed = _allowed([*(FIELDS[mode] if mode else every), "@<custom_field_slug>"])
+    for_mode = f"for mode {mode.value}" if mode else "in any mode"
     claimed: dict[str, str] = {}  # field -> path that claimed it
     sources: list[Source] = []
 
     def claim(field_name: str, where: str) -> FieldDef | None:
-        definition = field_def(mode, field_name) if isinstance(field_name, str) else None
+        definition = None
+        if isinstance(field_name, str):
+            definition = field_def(mode, field_name) if mode else _any_mode_field(field_name)
         if definition is None:
             if isinstance(field_name, str) and is_custom(field_name):
                 problems.append(
@@ -284,8 +295,7 @@ def _parse_sources(mode: Mode, raw: Mapping, path: str, problems: list[Problem])
                 problems.append(
                     Problem(
                         where,
-                        f"unknown field {field_name!r} for mode "
-                        f"{mode.value}, expected one of {allowed}",
+                        f"unknown field {field_name!r} {for_mode}, expected one of {allowed}",
                     )
                 )
             return None
@@ -337,14 +347,15 @@ def _parse_sources(mode: Mode, raw: Mapping, path: str, problems: list[Problem])
         links = {}
     for field_name, spec in links.items():
         where = f"{path}.links.{field_name}"
-        linkable = LINKABLE[mode]
+        linkable = LINKABLE[mode] if mode else {f: m for m in Mode for f in LINKABLE[m]}
         if field_name not in linkable:
             choices = _allowed(linkable) or "none for this mode"
+            where_linked = f"in mode {mode.value}" if mode else "in any mode"
             problems.append(
                 Problem(
                     where,
-                    f"field {field_name!r} cannot be linked in mode "
-                    f"{mode.value}, expected one of {choices}",
+                    f"field {field_name!r} cannot be linked {where_linked}, "
+                    f"expected one of {choices}",
                 )
             )
             continue

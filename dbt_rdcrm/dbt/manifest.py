@@ -1,29 +1,102 @@
-"""Read ``target/manifest.json`` (plain JSON, no dbt imports) into sync specs."""
+"""``target/manifest.json`` read once into a small model of its models (no dbt imports).
+
+:func:`load_manifest` reads the file; :func:`manifest_from_dict` is pure and turns it into
+frozen :class:`ModelNode` objects holding what the sync needs of each model: its relation, its
+``meta.rdcrm`` block and where that block was written, its version, tags, tests and constraints.
+Nothing past this module walks the raw JSON.
+"""
 
 from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from dbt_rdcrm.config.fields import LINKABLE
-from dbt_rdcrm.config.specs import Relation, SyncSpec, parse_sync
-from dbt_rdcrm.errors import ConfigError, Problem, UsageError
+from dbt_rdcrm.config.specs import Relation
+from dbt_rdcrm.errors import UsageError
 
 SUPPORTED_SCHEMA_VERSIONS = range(10, 13)
+UNIQUE_CONSTRAINTS = frozenset({"unique", "primary_key"})
+NOT_NULL_CONSTRAINTS = frozenset({"not_null", "primary_key"})
 
 
 @dataclass(frozen=True)
-class Catalog:
-    """Every declared sync in a project, plus models that declare one but cannot be read."""
+class ModelNode:
+    """One model (one version of a versioned model) as the manifest describes it."""
 
-    specs: tuple[SyncSpec, ...]
-    unreadable: dict[str, str]  # model name -> why (disabled, ephemeral)
+    unique_id: str
+    name: str
+    package_name: str
+    relation: Relation | None  # None: ephemeral, nothing to read
+    rdcrm: object  # the meta.rdcrm block as dbt rendered it; ABSENT when there is none
+    rdcrm_path: str  # where that block was written, as a YAML path
+    version: str | None = None
+    latest_version: str | None = None
+    tags: tuple[str, ...] = ()
+    fqn: tuple[str, ...] = ()
+    original_file_path: str = ""
+    enabled: bool = True
+    tested_columns: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    # lower-cased column names kept unique / not null by constraints, and sets of columns that
+    # are unique together (model constraints, combination tests)
+    unique_columns: frozenset[str] = frozenset()
+    not_null_columns: frozenset[str] = frozenset()
+    unique_combinations: tuple[frozenset[str], ...] = ()
+
+    @property
+    def declares_sync(self) -> bool:
+        return self.rdcrm is not ABSENT
+
+    @property
+    def is_latest(self) -> bool:
+        return self.version is None or self.version == self.latest_version
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """The models of a manifest (enabled and disabled) and the facts of the run that wrote it."""
+
+    models: tuple[ModelNode, ...]
     invocation_id: str | None = None
+    project_name: str | None = None
+    adapter_type: str | None = None
 
-    def by_name(self) -> dict[str, SyncSpec]:
-        return {spec.model: spec for spec in self.specs}
+    @property
+    def enabled(self) -> tuple[ModelNode, ...]:
+        return tuple(m for m in self.models if m.enabled)
+
+    def by_id(self) -> dict[str, ModelNode]:
+        return {m.unique_id: m for m in self.models if m.enabled}
+
+    def versions(self) -> dict[str, list[ModelNode]]:
+        """Model name -> its enabled nodes (one per version), oldest first."""
+        found: dict[str, list[ModelNode]] = defaultdict(list)
+        for model in self.enabled:
+            found[model.name].append(model)
+        return {name: sorted(nodes, key=_version_order) for name, nodes in found.items()}
+
+    def latest(self, name: str) -> ModelNode | None:
+        """The version ``ref(name)`` resolves to: ``latest_version``, else the highest."""
+        nodes = self.versions().get(name) or []
+        for node in nodes:
+            if node.version is not None and node.version == node.latest_version:
+                return node
+        return nodes[-1] if nodes else None
+
+
+def _version_order(node: ModelNode) -> tuple:
+    version = node.version or ""
+    return (0, float(version), version) if _is_number(version) else (1, 0.0, version)
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def load_manifest(path: Path) -> dict:
@@ -35,7 +108,7 @@ def load_manifest(path: Path) -> dict:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise UsageError(f"cannot read dbt manifest {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("metadata", {}), dict):
         raise UsageError(f"invalid dbt manifest {path}: expected a JSON object with metadata")
@@ -129,175 +202,167 @@ def shape_problem(data: dict) -> str | None:
     return None
 
 
-ABSENT = object()  # a node without an rdcrm block (``rdcrm:`` left empty is None, an error)
+class _Absent:
+    """No rdcrm block at all (``rdcrm:`` left empty is None: a config error)."""
+
+    def __repr__(self) -> str:
+        return "ABSENT"
 
 
-def _rdcrm_block(node: dict) -> object:
+ABSENT = _Absent()
+
+
+def _rdcrm_block(node: Mapping) -> object:
     config_meta = (node.get("config") or {}).get("meta") or {}
     if "rdcrm" in config_meta:
         return config_meta["rdcrm"]
     return (node.get("meta") or {}).get("rdcrm", ABSENT)
 
 
-def _column_tests(data: dict) -> dict[str, dict[str, set[str]]]:
-    """model unique_id -> column -> names of generic tests on it (unique, not_null, ...)."""
-    tests: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
-    for node in data.get("nodes", {}).values():
+def _tests(data: Mapping) -> tuple[dict, dict]:
+    """model unique_id -> column -> generic test names; and -> combination tests' columns."""
+    columns: dict[str, dict[str, set[str]]] = defaultdict(lambda: defaultdict(set))
+    combinations: dict[str, list[frozenset[str]]] = defaultdict(list)
+    for node in (data.get("nodes") or {}).values():
         if node.get("resource_type") != "test":
             continue
         meta = node.get("test_metadata") or {}
+        kwargs = meta.get("kwargs") or {}
         attached = node.get("attached_node")
-        column = node.get("column_name") or (meta.get("kwargs") or {}).get("column_name")
+        column = node.get("column_name") or kwargs.get("column_name")
         if attached and column and meta.get("name"):
-            tests[attached][column.strip('"`').lower()].add(meta["name"])
-    return tests
+            columns[attached][column.strip('"`').lower()].add(meta["name"])
+        combination = kwargs.get("combination_of_columns")
+        if attached and isinstance(combination, list):
+            combinations[attached].append(frozenset(str(c).lower() for c in combination))
+    return columns, combinations
 
 
-def specs_from_manifest(data: dict) -> Catalog:
-    """Every model with ``meta.rdcrm``; all config problems are raised together."""
-    catalog, problems = read_catalog(data)
-    if problems:
-        raise ConfigError(problems)
-    return catalog
+def _constraints(node: Mapping) -> tuple[set[str], set[str], list[frozenset[str]]]:
+    unique: set[str] = set()
+    not_null: set[str] = set()
+    combinations: list[frozenset[str]] = []
+    for name, column in (node.get("columns") or {}).items():
+        kinds = {c.get("type") for c in column.get("constraints") or []}
+        if kinds & UNIQUE_CONSTRAINTS:
+            unique.add(name.lower())
+        if kinds & NOT_NULL_CONSTRAINTS:
+            not_null.add(name.lower())
+    for constraint in node.get("constraints") or []:
+        columns = frozenset(c.lower() for c in constraint.get("columns") or [])
+        if constraint.get("type") in UNIQUE_CONSTRAINTS:
+            combinations.append(columns)
+        if constraint.get("type") == "primary_key":
+            not_null |= columns
+    return unique, not_null, combinations
 
 
-def read_catalog(data: dict) -> tuple[Catalog, list[Problem]]:
-    """The syncs that parse, and every config problem of those that do not (or link badly)."""
-    problems: list[Problem] = []
-    specs: list[SyncSpec] = []
-    unreadable: dict[str, str] = {}
-    tests = _column_tests(data)
-    declared: set[str] = set()
-    for unique_id, node in sorted(data.get("nodes", {}).items()):
-        if node.get("resource_type") != "model":
-            continue
-        raw = _rdcrm_block(node)
-        if raw is ABSENT:
-            continue
-        name = node["name"]
-        declared.add(name)
-        path = f"models.{name}.config.meta.rdcrm"
-        if not node.get("relation_name"):
-            unreadable[name] = (
-                f"model {name} is ephemeral: it has no table or view to read; "
-                "materialize it as a table or view to sync it"
-            )
-            continue
-        spec, found = parse_sync(
-            name,
-            unique_id,
-            raw,
-            path,
-            relation=Relation(
-                node.get("database"),
-                node["schema"],
-                node.get("alias") or name,
-                node["relation_name"],
-            ),
-            tags=tuple(node.get("tags") or ()),
-            fqn=tuple(node.get("fqn") or ()),
-            original_file_path=node.get("original_file_path", ""),
-            tested_columns={col: frozenset(names) for col, names in tests[unique_id].items()},
+def folder_rdcrm_path(project_file: Mapping, fqn: tuple[str, ...], block: object) -> str | None:
+    """Where ``block`` comes from when dbt_project.yml sets it for a folder (``+meta:
+    {rdcrm: ...}`` under ``models:``): dbt merges ``meta`` shallowly, so a model's ``rdcrm``
+    equal to the deepest folder-level one was inherited from there."""
+    tree = project_file.get("models") if isinstance(project_file, Mapping) else None
+    found: tuple[str, object] | None = None
+    trail = ["models"]
+    for part in fqn[:-1]:
+        if not isinstance(tree, Mapping) or part not in tree:
+            break
+        tree, trail = tree[part], [*trail, part]
+        for key in ("+meta", "meta"):
+            meta = tree.get(key) if isinstance(tree, Mapping) else None
+            if isinstance(meta, Mapping) and "rdcrm" in meta:
+                found = (f"dbt_project.yml:{'.'.join(trail)}.{key}.rdcrm", meta["rdcrm"])
+    if found is not None and found[1] == block:
+        return found[0]
+    return None
+
+
+def _model(
+    unique_id: str, node: Mapping, tests: tuple[dict, dict], project_file: Mapping, enabled: bool
+) -> ModelNode:
+    name = node["name"]
+    rdcrm = _rdcrm_block(node)
+    fqn = tuple(node.get("fqn") or ())
+    path = f"models.{name}.config.meta.rdcrm"
+    if rdcrm is not ABSENT:
+        path = folder_rdcrm_path(project_file, fqn, rdcrm) or path
+    relation = None
+    if node.get("relation_name"):
+        relation = Relation(
+            node.get("database"),
+            node["schema"],
+            node.get("alias") or name,
+            node["relation_name"],
         )
-        problems += found
-        if spec is not None:
-            specs.append(spec)
-    for versions in (data.get("disabled") or {}).values():
+    unique, not_null, combinations = _constraints(node)
+    columns, combination_tests = tests
+    version = node.get("version")
+    latest = node.get("latest_version")
+    return ModelNode(
+        unique_id=unique_id,
+        name=name,
+        package_name=node.get("package_name") or "",
+        relation=relation,
+        rdcrm=rdcrm,
+        rdcrm_path=path,
+        version=None if version is None else str(version),
+        latest_version=None if latest is None else str(latest),
+        tags=tuple(node.get("tags") or ()),
+        fqn=fqn,
+        original_file_path=node.get("original_file_path", ""),
+        enabled=enabled,
+        tested_columns={c: frozenset(t) for c, t in columns.get(unique_id, {}).items()},
+        unique_columns=frozenset(unique),
+        not_null_columns=frozenset(not_null),
+        unique_combinations=(*combinations, *combination_tests.get(unique_id, ())),
+    )
+
+
+def manifest_from_dict(data: Mapping, project_file: Mapping | None = None) -> Manifest:
+    """The models of a loaded manifest. ``project_file``: dbt_project.yml as written, to tell
+    where a folder-level ``meta.rdcrm`` comes from."""
+    project_file = project_file or {}
+    tests = _tests(data)
+    models = [
+        _model(uid, node, tests, project_file, True)
+        for uid, node in sorted((data.get("nodes") or {}).items())
+        if node.get("resource_type") == "model"
+    ]
+    for uid, versions in sorted((data.get("disabled") or {}).items()):
         for node in versions:
-            if node.get("resource_type") == "model" and _rdcrm_block(node) is not ABSENT:
-                unreadable.setdefault(node["name"], f"model {node['name']} is disabled in dbt")
-    problems += check_links(specs, invalid=declared - {s.model for s in specs})
-    invocation_id = data.get("metadata", {}).get("invocation_id")
-    return Catalog(tuple(specs), unreadable, invocation_id), problems
+            if node.get("resource_type") == "model":
+                models.append(_model(uid, node, tests, project_file, False))
+    metadata = data.get("metadata") or {}
+    return Manifest(
+        tuple(models),
+        invocation_id=metadata.get("invocation_id"),
+        project_name=metadata.get("project_name"),
+        adapter_type=metadata.get("adapter_type"),
+    )
 
 
-def check_links(specs: list[SyncSpec], invalid: set[str] = frozenset()) -> list[Problem]:
-    """Linked models must be declared syncs of the right mode, with a key of the same width."""
-
-    by_name = {spec.model: spec for spec in specs}
-    problems = []
-    for spec in specs:
-        for source in spec.links:
-            target = by_name.get(source.link.model)
-            where = f"{source.path}.model"
-            if target is None and source.link.model in invalid:
-                continue  # its own problems are reported already
-            if target is None:
-                declared = ", ".join(sorted(by_name)) or "none"
-                problems.append(
-                    Problem(
-                        where,
-                        f"{source.link.model!r} is not a declared rdcrm "
-                        f"sync (declared: {declared})",
-                    )
-                )
+def newer_project_files(project_dir: Path, project_file: Mapping, manifest_path: Path) -> list[str]:
+    """Files that shape the manifest (models, their YAML, macros, snapshots) changed after it
+    was written: the manifest is stale, or the last ``dbt parse`` failed. Paths relative to
+    the project. dbt_project.yml is not compared: its ``vars`` are read live; nor is the file
+    ``dbt-rdcrm exposures`` writes (it changes no model)."""
+    written = manifest_path.stat().st_mtime
+    newer = []
+    for key, default in (("model-paths", ["models"]), ("macro-paths", ["macros"])):
+        for folder in project_file.get(key) or default:
+            root = project_dir / str(folder)
+            if not root.is_dir():
                 continue
-            wanted = LINKABLE[spec.mode][source.field]
-            if target.mode is not wanted:
-                problems.append(
-                    Problem(
-                        where,
-                        f"{source.link.model!r} syncs {target.mode.value}, "
-                        f"but {source.field} needs a model in mode "
-                        f"{wanted.value}",
-                    )
-                )
-            elif target.keyless:
-                problems.append(
-                    Problem(
-                        f"{source.path}.model",
-                        f"{source.link.model!r} declares no key, so its rows cannot be "
-                        "linked to: declare key: on it",
-                    )
-                )
-            elif len(target.key) != len(source.link.columns):
-                problems.append(
-                    Problem(
-                        f"{source.path}.column",
-                        f"{source.link.model!r} has a key "
-                        f"of {len(target.key)} column(s) ({', '.join(target.key)}), "
-                        f"got {len(source.link.columns)}",
-                    )
-                )
-    return problems
+            for path in root.rglob("*"):
+                shapes = path.suffix in (".sql", ".yml", ".yaml", ".py") and path.is_file()
+                if shapes and path.stat().st_mtime > written and not _ours(path):
+                    newer.append(str(path.relative_to(project_dir)))
+    return sorted(newer)
 
 
-def sync_order(specs: list[SyncSpec]) -> list[SyncSpec]:
-    """Parents before children (by links); a cycle is a config error naming its models."""
-    by_name = {spec.model: spec for spec in specs}
-    order: list[SyncSpec] = []
-    state: dict[str, str] = {}
+EXPOSURES_MARK = "# Written by `dbt-rdcrm exposures`"
 
-    def visit(spec: SyncSpec, trail: list[str]) -> None:
-        if state.get(spec.model) == "done":
-            return
-        if state.get(spec.model) == "visiting":
-            cycle = " -> ".join([*trail[trail.index(spec.model) :], spec.model])
-            raise ConfigError(
-                [
-                    Problem(
-                        f"models.{spec.model}.config.meta.rdcrm.links",
-                        f"links form a cycle: {cycle}",
-                    )
-                ]
-            )
-        state[spec.model] = "visiting"
-        for source in spec.links:
-            parent = by_name.get(source.link.model)
-            if parent is not None and parent.model != spec.model:
-                visit(parent, [*trail, spec.model])
-            elif parent is not None:
-                raise ConfigError(
-                    [
-                        Problem(
-                            f"{source.path}.model",
-                            f"links form a cycle: {spec.model} -> {spec.model}",
-                        )
-                    ]
-                )
-        state[spec.model] = "done"
-        order.append(spec)
 
-    for spec in sorted(specs, key=lambda s: s.model):
-        visit(spec, [])
-    return order
+def _ours(path: Path) -> bool:
+    with path.open(encoding="utf-8", errors="replace") as file:
+        return file.readline().startswith(EXPOSURES_MARK)

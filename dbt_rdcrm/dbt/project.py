@@ -34,28 +34,49 @@ def find_profiles_dir(project_dir: Path, profiles_dir: Path | None) -> Path:
     return Path.home() / ".dbt"
 
 
-def load_runtime_config(
-    project_dir: Path, profiles_dir: Path, target: str | None, threads: int | None
-) -> RuntimeConfig:
-    """Parse flags like ``dbt run --project-dir ... --profiles-dir ... [--target ...]`` and load
-    the profile and project, with ``env_var()`` reading this process's environment.
+def dbt_args(
+    project_dir: Path,
+    profiles_dir: Path | None,
+    target: str | None,
+    dbt_vars: str | None = None,
+    profile: str | None = None,
+) -> list[str]:
+    """The project flags as a dbt command line would carry them."""
+    args = ["--project-dir", str(project_dir)]
+    if profiles_dir is not None:
+        args += ["--profiles-dir", str(profiles_dir)]
+    for flag, value in (("--target", target), ("--vars", dbt_vars), ("--profile", profile)):
+        if value is not None:
+            args += [flag, value]
+    return args
 
-    Also silences dbt's event logging: no output on stdout and no ``logs/dbt.log``.
+
+def load_runtime_config(
+    project_dir: Path,
+    profiles_dir: Path,
+    target: str | None,
+    threads: int | None,
+    dbt_vars: str | None = None,
+    profile: str | None = None,
+) -> RuntimeConfig:
+    """Parse flags like ``dbt run --project-dir ... --profiles-dir ... [--target ...]
+    [--vars ...] [--profile ...]`` and load the profile and project, with ``env_var()``
+    reading this process's environment.
+
+    Also silences dbt's event logging: no output on stdout and no ``logs/dbt.log``
+    (:func:`show_dbt_events` turns it back on, on stderr).
     Raises dbt's exceptions (``DbtBaseException``, click's ``ClickException``) unchanged.
     """
     from dbt.cli.flags import Flags, args_to_context
     from dbt.config.runtime import RuntimeConfig, load_profile, load_project
     from dbt.flags import set_flags
     from dbt_common.context import get_invocation_context, set_invocation_context
-    from dbt_common.events.event_manager_client import cleanup_event_logger
 
-    cleanup_event_logger()
     set_invocation_context(dict(os.environ))
-    args = ["run", "--project-dir", str(project_dir), "--profiles-dir", str(profiles_dir)]
-    if target is not None:
-        args += ["--target", target]
+    args = ["run", *dbt_args(project_dir, profiles_dir, target, dbt_vars, profile)]
     flags = Flags(args_to_context(args))
     set_flags(flags)
+    show_dbt_events()
 
     profile = load_profile(str(project_dir), flags.VARS, flags.PROFILE, flags.TARGET, threads)
     get_invocation_context().uses_adapter(profile.credentials.type)
@@ -136,3 +157,110 @@ def project_vars(config: RuntimeConfig) -> dict[str, Any]:
         name: get_rendered(value, context) if isinstance(value, str) else value
         for name, value in merged.items()
     }
+
+
+_EVENT_LEVEL: str | None = None
+
+
+def set_dbt_log_level(level: str | None) -> None:
+    """Show dbt's own events at ``level`` (debug, info, warn, error) on stderr from now on,
+    as ``dbt --log-level`` would on the console; None or ``none``: keep them silent."""
+    global _EVENT_LEVEL
+    wanted = None if level in (None, "none") else level
+    if wanted != _EVENT_LEVEL:
+        _EVENT_LEVEL = wanted
+        show_dbt_events()
+
+
+def show_dbt_events() -> None:
+    """Attach the stderr logger chosen by :func:`set_dbt_log_level` (never a log file)."""
+    import sys
+
+    from dbt_common.events.base_types import EventLevel
+    from dbt_common.events.event_manager_client import cleanup_event_logger, get_event_manager
+    from dbt_common.events.logger import LineFormat, LoggerConfig
+
+    cleanup_event_logger()
+    if _EVENT_LEVEL is None:
+        return
+    get_event_manager().add_logger(
+        LoggerConfig(
+            name="dbt_rdcrm_stderr",
+            line_format=LineFormat.DebugText if _EVENT_LEVEL == "debug" else LineFormat.PlainText,
+            level=EventLevel(_EVENT_LEVEL),
+            use_colors=False,
+            output_stream=sys.stderr,
+        )
+    )
+
+
+_LOADED: dict[tuple, Any] = {}
+
+
+def load_dbt_manifest(path: Path) -> Any:
+    """dbt's own ``Manifest`` object for ``target/manifest.json`` (for its selector and its
+    relation naming), loaded once per file version in this process."""
+    from dbt.contracts.graph.manifest import Manifest, WritableManifest
+
+    stat = path.stat()
+    key = (str(path), stat.st_mtime_ns, stat.st_size)
+    if key not in _LOADED:
+        _LOADED.clear()
+        writable = WritableManifest.read_and_check_versions(str(path))
+        _LOADED[key] = Manifest.from_writable_manifest(writable)
+    return _LOADED[key]
+
+
+def relation_names(config: RuntimeConfig, manifest_path: Path, unique_ids) -> dict[str, str]:
+    """The relation each model of ``unique_ids`` gets when the project is parsed for
+    ``config``'s target: dbt's ``generate_database_name``/``generate_schema_name``/
+    ``generate_alias_name`` (the project's own, if it overrides them) run as at parse time."""
+    import copy
+
+    from dbt.adapters.factory import get_adapter
+    from dbt.parser.base import RelationUpdate
+
+    manifest = load_dbt_manifest(manifest_path)
+    components = ("database", "schema", "alias")
+    updaters = {c: RelationUpdate(config, manifest, c) for c in components}
+    relation = get_adapter(config).Relation
+    names = {}
+    for unique_id in unique_ids:
+        node = copy.deepcopy(manifest.nodes[unique_id])
+        for component in components:
+            updaters[component](node, getattr(node.config, component))
+        names[unique_id] = str(relation.create_from(config, node))
+    return names
+
+
+def parse_project(args: list[str]) -> None:
+    """Run ``dbt parse`` in this process (dbt's own parser and flags), writing
+    target/manifest.json; dbt's log file goes to a temporary directory that is removed.
+    Raises RuntimeError with dbt's reason when parsing fails."""
+    import shutil
+    import tempfile
+
+    from dbt.cli.main import dbtRunner
+
+    log_dir = tempfile.mkdtemp(prefix="dbt_rdcrm_parse_")
+    try:
+        level = _EVENT_LEVEL or "none"
+        result = dbtRunner().invoke(
+            [
+                "parse",
+                *args,
+                "--log-level",
+                level,
+                "--log-level-file",
+                "none",
+                "--log-path",
+                log_dir,
+            ]
+        )
+    finally:
+        shutil.rmtree(log_dir, ignore_errors=True)
+        show_dbt_events()
+    if not result.success:
+        reason = result.exception
+        message = getattr(reason, "msg", None) or str(reason or "see dbt's output")
+        raise RuntimeError(" ".join(str(message).split()))

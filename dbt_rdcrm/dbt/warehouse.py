@@ -118,6 +118,9 @@ class Warehouse:
         profiles_dir: Path | None = None,
         target: str | None = None,
         threads_hint: int | None = None,
+        *,
+        dbt_vars: str | None = None,
+        profile: str | None = None,
     ) -> Warehouse:
         """Load the project's profile and target like dbt, register the adapter and open a
         connection (so bad credentials and unreachable databases fail here).
@@ -140,7 +143,7 @@ class Warehouse:
             )
         try:
             config = dbt_project.load_runtime_config(
-                project_dir, profiles_dir, target, threads_hint
+                project_dir, profiles_dir, target, threads_hint, dbt_vars, profile
             )
             adapter = dbt_project.register_adapter(config)
         except (DbtBaseException, DbtUsageException, ClickException, UnicodeDecodeError) as exc:
@@ -150,6 +153,20 @@ class Warehouse:
                 f" for {project_dir}: {what}"
             ) from exc
         return cls(config, adapter, project_dir)
+
+    def relation_names(self, manifest_path: Path, unique_ids: Sequence[str]) -> dict[str, str]:
+        """unique_id -> the relation the model gets when parsed for this target (database,
+        schema and alias from dbt's generate_*_name macros), to compare with the manifest's."""
+        from dbt_rdcrm.dbt import project as dbt_project
+
+        with self._errors("resolving relations for this target"):
+            try:
+                return dbt_project.relation_names(self._config, manifest_path, unique_ids)
+            except (ValueError, LookupError, TypeError) as exc:  # a manifest dbt cannot load
+                raise WarehouseError(
+                    f"dbt cannot read {manifest_path} to compare its relations with target "
+                    f"'{self.target_name}' ({_one_line(exc)}): run `dbt parse`"
+                ) from None
 
     def quote(self, identifier: str) -> str:
         return self._adapter.quote(identifier)

@@ -198,9 +198,9 @@ CASES = {
             ("error", "not-syncable", "models.crm_deals", "is disabled in dbt"),
         ],
     ),
-    "unsupported-selector": Case(
-        args=("--no-warehouse", "-s", "config:materialized"),
-        expected=[("error", "selection", "--select", "unsupported selector method 'config'")],
+    "invalid-selector-with-dbts-reason": Case(
+        args=("--no-warehouse", "-s", "bogus:x"),
+        expected=[("error", "selection", "--select", "'bogus' is not a valid method name")],
     ),
     # --- beyond sync: rules the CRM enforces on create --------------------------------------
     "deal-created-as-won": Case(
@@ -405,17 +405,17 @@ CASES = {
         args=("--no-warehouse", "-s", "nope_*"),
         expected=[("warning", "selection", "--select", "nothing selected")],
     ),
-    "warehouse-unreachable-and-the-rest-still-checked": Case(
+    "warehouse-unreachable-is-an-error-and-the-rest-still-checked": Case(
         rdcrm={"crm_contacts": {**CONTACTS, "mapping": {"contact_email": "email"}}},
         args=("--profiles-dir", "/nonexistent"),
         expected=[
             ("error", "name-required", f"{C}.mapping", "nothing fills name"),
             (
-                "warning",
+                "error",
                 "warehouse",
                 "profiles.yml",
-                "warehouse not reachable, so relations, columns and their types were not "
-                "checked: no profiles.yml in /nonexistent",
+                "cannot check against the warehouse (use --no-warehouse to skip it): "
+                "no profiles.yml in /nonexistent",
             ),
         ],
     ),

@@ -4,6 +4,7 @@ import pytest
 
 from dbt_rdcrm.config.checks import Severity, create_rules, key_tests, link_key_types
 from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.dbt.manifest import ModelNode, manifest_from_dict
 
 UID = "model.p.m"
 
@@ -20,9 +21,15 @@ def spec(rdcrm: dict, tested: dict | None = None):
     return parsed
 
 
-def manifest(columns: dict | None = None, constraints: list | None = None) -> dict:
-    node = {"columns": columns or {}, "constraints": constraints or []}
-    return {"nodes": {UID: node}}
+def manifest(columns: dict | None = None, constraints: list | None = None) -> ModelNode:
+    """The model as the manifest model reads a node with these columns and constraints."""
+    node = {
+        "name": "m",
+        "resource_type": "model",
+        "columns": columns or {},
+        "constraints": constraints or [],
+    }
+    return manifest_from_dict({"nodes": {UID: node}}).models[0]
 
 
 CONTACTS = {"mode": "contacts", "mapping": {"n": "name"}}

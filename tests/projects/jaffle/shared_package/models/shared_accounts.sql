@@ -1,0 +1,1 @@
+select 'acme' as account_code, 'ACME Ltda' as account_name
