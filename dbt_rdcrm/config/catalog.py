@@ -115,6 +115,14 @@ def check_links(specs: list[SyncSpec], invalid: set[str] = frozenset()) -> list[
                         f"{wanted.value}",
                     )
                 )
+            elif target.keyless:
+                problems.append(
+                    Problem(
+                        f"{source.path}.model",
+                        f"{source.link.model!r} declares no key, so its rows cannot be "
+                        "linked to: declare key: on it",
+                    )
+                )
             elif len(target.key) != len(source.link.columns):
                 problems.append(
                     Problem(

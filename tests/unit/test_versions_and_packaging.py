@@ -56,7 +56,7 @@ def test_warehouse_adapters_are_extras_and_the_dbt_package_ships():
     assert not [d for d in project["dependencies"] if "duckdb" in d or "postgres" in d]
     extras = project["optional-dependencies"]
     assert extras["duckdb"] and extras["postgres"]
-    assert "dbt-rdcrm[duckdb,postgres]" in extras["dev"]
+    assert "dbt-rdcrm[duckdb,postgres,ci]" in extras["dev"]
     shipped = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]
     for pattern in shipped["package-data"]["dbt_rdcrm"]:
         assert list((REPO / "dbt_rdcrm").glob(pattern)), pattern
