@@ -108,7 +108,7 @@ def load_manifest(path: Path) -> dict:
         )
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise UsageError(f"cannot read dbt manifest {path}: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("metadata", {}), dict):
         raise UsageError(f"invalid dbt manifest {path}: expected a JSON object with metadata")

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, replace
 
 from dbt_rdcrm.config.specs import MassChangeGuard, SyncSpec
 from dbt_rdcrm.crm.client import CrmError
-from dbt_rdcrm.errors import RdcrmError
+from dbt_rdcrm.errors import AuthError, RdcrmError
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.identify import LookupRefused
 from dbt_rdcrm.sync.planner import Create, Update, decide, payload_value
@@ -107,6 +107,8 @@ def state_checks(specs, columns, store, client, *, budget: int | None) -> StateC
             continue
         try:
             check_state(spec, store, client, sample)
+        except AuthError:  # refused credentials: the first model meets them and stops the run
+            break
         except CrmError as exc:  # the check could not be made: the model creates nothing
             checks.blocked[spec.model] = (
                 "not attempted: could not check whether the CRM already holds this "

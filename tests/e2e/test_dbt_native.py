@@ -234,10 +234,10 @@ def test_folder_level_config_errors_name_dbt_project_yml_and_come_all_at_once(ja
             f"{where}.values.description",
         ]
         assert "unknown field 'nome' in any mode" in errors[f"{where}.mapping.orders"]
-        assert "No filter named 'no_such_filter'" in errors[f"{where}.values.description"]
+        assert "unknown filter 'no_such_filter'" in errors[f"{where}.values.description"]
     sync = jaffle_copy.sync()
     assert sync.exit_code == 2
-    assert f"{where}.values.description: invalid template: No filter named" in sync.stderr
+    assert f"{where}.values.description: invalid template: unknown filter" in sync.stderr
     assert "Traceback" not in sync.output
 
 

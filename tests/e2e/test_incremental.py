@@ -130,7 +130,7 @@ def test_rows_wait_for_their_parent_then_go_through(project, emulator):
     first = project.sync("-s", "crm_contacts")
     assert first.exit_code == 0
     assert first.counts("crm_contacts")["waiting"] == 2
-    assert calls(emulator) == []
+    assert [m for m, _ in calls(emulator)] in ([], ["GET"])  # at most the lost-state look
     second = project.sync("-s", "crm_organizations crm_contacts")
     assert second.counts("crm_contacts")["created"] == 2
     orgs = {o["name"]: o["id"] for o in emulator.state()["organizations"]}
