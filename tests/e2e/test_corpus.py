@@ -517,9 +517,7 @@ CASES: dict[str, Case] = {
         "bad-creates", ("POST /deals: the record has an id that is not a 24-hex CRM id",)
     ),
     "create-json-array": Shared("bad-creates", ("POST /deals: expected a JSON object, got list",)),
-    "create-refused-with-controls": Shared(
-        "bad-creates", ("\\x1b[31mforged\\nerror: x",)
-    ),
+    "create-refused-with-controls": Shared("bad-creates", ("\\x1b[31mforged\\nerror: x",)),
     "create-empty-body": Shared("bad-creates", ('POST /deals: expected {"data": {...}}',)),
     "strict-model-stops-at-a-bad-answer": Case(
         1,

@@ -113,10 +113,12 @@ def test_sync_dry_run_is_the_plan(sample, emulator):
     assert document["command"] == "plan" and document["totals"]["planned_requests"] == 18
 
 
-ETA_TOTAL = None
-ETA_MODELS = None
-ETA_LINE = None
-ETA_AT_SIX = None
+# the sample's first plan: 18 requests paced every 0.5 s at 120/minute (10 s at 6/minute), 4 in
+# flight at once, the last answered 0.3 s (assumed latency) after it left
+ETA_TOTAL = 8.8
+ETA_MODELS = [2.3, 1.8, 1.8, 1.3, 0.8]
+ETA_LINE = "18 requests: about 2m52s at 6 requests/minute, 4 at a time, 0.30s each (assumed)"
+ETA_AT_SIX = 171.1
 
 
 def test_plan_json_is_the_one_document_on_stdout_and_the_results_file(sample, emulator):
@@ -239,7 +241,7 @@ def test_plan_keeps_the_last_syncs_results_and_times_itself_with_its_latency(sam
     assert sample.results_file.read_text() == synced
     assert json.loads(sample.plan_results_file.read_text()) == json.loads(run.stdout)
     assert run.results["eta"] == {
-        "concurrency": 1,
+        "concurrency": 4,
         "latency_s": json.loads(synced)["limiter"]["latency_s"],
         "overhead_s": json.loads(synced)["limiter"]["overhead_s"] or 0.0,
         "latency_source": "measured by the last sync",
