@@ -383,8 +383,8 @@ class ModelSync:
         state = self.store.states(wait.parent_model, [wait.parent_key]).get(wait.parent_key)
         if state is None:
             return (
-                f"{wait.reason}: {wait.parent_model} has no synced row with key "
-                f"{wait.parent_key} (missing from the model, or not selected)"
+                f"{wait.reason}: {wait.parent_model} has not synced key {wait.parent_key} "
+                "(not sent yet in this run, missing from the model, or not selected)"
             )
         if state.refused_reason:
             return (

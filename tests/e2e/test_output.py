@@ -38,27 +38,27 @@ def human_output(project, monkeypatch, options: SyncOptions, command: str = "pla
 GOLDEN_PLAN = """\
 Planning 5 models to RD Station CRM
 1 of 5 START crm_organizations (organizations): 2 rows to process, 0 unchanged
-1 of 5 OK crm_organizations: 2 created (4 requests planned)
+1 of 5 OK crm_organizations: 2 created (5 requests planned)
 2 of 5 START crm_contacts (contacts): 2 rows to process, 0 unchanged
-2 of 5 OK crm_contacts: 2 created (2 requests planned)
+2 of 5 OK crm_contacts: 2 created (4 requests planned)
 3 of 5 START crm_deals (deals): 2 rows to process, 0 unchanged
-3 of 5 OK crm_deals: 2 created (2 requests planned)
+3 of 5 OK crm_deals: 2 created (4 requests planned)
 4 of 5 START crm_linked_deals (deals): 2 rows to process, 0 unchanged
-4 of 5 OK crm_linked_deals: 2 created (2 requests planned)
+4 of 5 OK crm_linked_deals: 2 created (3 requests planned)
 5 of 5 START crm_organization_updates (organizations): 2 rows to process, 0 unchanged
 5 of 5 OK crm_organization_updates: 2 updated (2 requests planned)
 
 dbt-rdcrm plan
  model                    | status | created | updated | unchanged | not sent | eta
 --------------------------+--------+---------+---------+-----------+----------+-----
- crm_organizations        | ok     |       2 |         |           |          |  2s
- crm_contacts             | ok     |       2 |         |           |          |  1s
- crm_deals                | ok     |       2 |         |           |          |  1s
- crm_linked_deals         | ok     |       2 |         |           |          |  1s
+ crm_organizations        | ok     |       2 |         |           |          |  3s
+ crm_contacts             | ok     |       2 |         |           |          |  2s
+ crm_deals                | ok     |       2 |         |           |          |  2s
+ crm_linked_deals         | ok     |       2 |         |           |          |  2s
  crm_organization_updates | ok     |         |       2 |           |          |  1s
 --------------------------+--------+---------+---------+-----------+----------+-----
- total                    |        |       8 |       2 |           |          |  6s
-12 requests: about 6s at 120 requests/minute, 1 at a time, 0.30s each (assumed)
+ total                    |        |       8 |       2 |           |          |  9s
+18 requests: about 9s at 120 requests/minute, 4 at a time, 0.30s each (assumed)
 
 Payloads (personal data masked):
   crm_organizations create key ABC: {"name": "E*** A*** L***", "url": "https://e***.com.br", "custom_fields": {"cnpj": "**.***.***/****-90"}}
@@ -87,13 +87,13 @@ dbt-rdcrm plan
  model                    | status | created | updated | unchanged | not sent | eta
 --------------------------+--------+---------+---------+-----------+----------+-----
  crm_organizations        | ok     |         |         |         2 |          |  0s
- crm_contacts             | warn   |         |         |         1 |        1 |  0s
+ crm_contacts             | warn   |         |         |         1 |        1 |  1s
  crm_deals                | ok     |       1 |         |         2 |          |  1s
  crm_linked_deals         | ok     |         |         |         2 |          |  0s
  crm_organization_updates | ok     |         |         |         2 |          |  0s
 --------------------------+--------+---------+---------+-----------+----------+-----
- total                    |        |       1 |         |         9 |        1 |  1s
-1 request: about 1s at 120 requests/minute, 1 at a time, N.NNs each (measured by the last sync)
+ total                    |        |       1 |         |         9 |        1 |  2s
+3 requests: about 2s at 120 requests/minute, 4 at a time, N.NNs each (measured by the last sync)
 an audit would cost about 3 requests (contacts 1, deals 1, organizations 1: 200 records a request; the id map knows 2 contacts, 4 deals, 4 organizations)
 
 Rows that would not go through:
@@ -129,28 +129,34 @@ def json_output(project, monkeypatch, options: SyncOptions, command: str, *selec
 GOLDEN_BUDGETED_SYNC = """\
 Syncing 5 models to RD Station CRM
 1 of 5 START crm_organizations (organizations): 2 rows to process, 0 unchanged
-1 of 5 OK crm_organizations: 2 created (4 requests, 0.0s)
+1 of 5 OK crm_organizations: 2 skipped (1 request, 0.0s)
 2 of 5 START crm_contacts (contacts): 2 rows to process, 0 unchanged
-2 of 5 OK crm_contacts: 1 created, 1 skipped (1 request, 0.0s)
+2 of 5 OK crm_contacts: 2 waiting (2 requests, 0.0s)
 3 of 5 START crm_deals (deals): 2 rows to process, 0 unchanged
-3 of 5 OK crm_deals: 2 skipped (0 requests, 0.0s)
+3 of 5 OK crm_deals: 2 skipped (1 request, 0.0s)
 4 of 5 START crm_linked_deals (deals): 2 rows to process, 0 unchanged
-4 of 5 OK crm_linked_deals: 2 skipped (0 requests, 0.0s)
+4 of 5 OK crm_linked_deals: 2 waiting (1 request, 0.0s)
 5 of 5 START crm_organization_updates (organizations): 2 rows to process, 0 unchanged
 5 of 5 OK crm_organization_updates: 2 skipped (0 requests, 0.0s)
 
 dbt-rdcrm sync
  model                    | status | created | updated | unchanged | not sent | time
 --------------------------+--------+---------+---------+-----------+----------+------
- crm_organizations        | ok     |       2 |         |           |          | 0.0s
- crm_contacts             | ok     |       1 |         |           |        1 | 0.0s
+ crm_organizations        | ok     |         |         |           |        2 | 0.0s
+ crm_contacts             | ok     |         |         |           |        2 | 0.0s
  crm_deals                | ok     |         |         |           |        2 | 0.0s
  crm_linked_deals         | ok     |         |         |           |        2 | 0.0s
  crm_organization_updates | ok     |         |         |           |        2 | 0.0s
 --------------------------+--------+---------+---------+-----------+----------+------
- total                    |        |       3 |         |           |        7 | 0.0s
+ total                    |        |         |         |           |       10 | 0.0s
 Rate limit (none): 5 requests, none answered 429, 0.0s waited
-7 rows skipped (crm_contacts 1, crm_deals 2, crm_linked_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run"""
+6 rows skipped (crm_organizations 2, crm_deals 2, crm_organization_updates 2): request budget (--max-requests) spent: continues on the next run
+
+Rows that did not go through:
+  crm_contacts key C001: waiting: waiting for crm_organizations to sync the linked record (organization_id): crm_organizations has not synced key ABC (not sent yet in this run, missing from the model, or not selected)
+  crm_contacts key C002: waiting: waiting for crm_organizations to sync the linked record (organization_id): crm_organizations has not synced key TECH (not sent yet in this run, missing from the model, or not selected)
+  crm_linked_deals key D001-L: waiting: waiting for crm_organizations to sync the linked record (organization_id): crm_organizations has not synced key ABC (not sent yet in this run, missing from the model, or not selected)
+  crm_linked_deals key D002-L: waiting: waiting for crm_organizations to sync the linked record (organization_id): crm_organizations has not synced key TECH (not sent yet in this run, missing from the model, or not selected)"""
 
 
 def test_budgeted_sync_human_output_is_exact(sample, emulator, monkeypatch):
@@ -170,18 +176,20 @@ GOLDEN_PLAN_JSON = """\
   "totals": {
     "rows_read": 4,
     "requests": 0,
-    "planned_requests": 6,
+    "planned_requests": 9,
     "created": 4,
     "updated": 0,
+    "recreated": 0,
     "unchanged": 0,
     "waiting": 0,
     "rejected": 0,
     "failed": 0,
+    "unresolved": 0,
     "skipped": 0,
-    "eta_s": 2.8
+    "eta_s": 4.3
   },
   "eta": {
-    "concurrency": 1,
+    "concurrency": 4,
     "latency_s": 0.3,
     "overhead_s": 0.0,
     "latency_source": "assumed"
@@ -199,15 +207,18 @@ GOLDEN_PLAN_JSON = """\
       "counts": {
         "created": 2,
         "updated": 0,
+        "recreated": 0,
         "unchanged": 0,
         "waiting": 0,
         "rejected": 0,
         "failed": 0,
+        "unresolved": 0,
         "skipped": 0
       },
       "requests": 0,
-      "planned_requests": 4,
-      "eta_s": 1.8,
+      "planned_requests": 5,
+      "written_with_differences": 0,
+      "eta_s": 2.3,
       "duration_s": 0.0,
       "error": null,
       "stopped": null,
@@ -240,15 +251,18 @@ GOLDEN_PLAN_JSON = """\
       "counts": {
         "created": 2,
         "updated": 0,
+        "recreated": 0,
         "unchanged": 0,
         "waiting": 0,
         "rejected": 0,
         "failed": 0,
+        "unresolved": 0,
         "skipped": 0
       },
       "requests": 0,
-      "planned_requests": 2,
-      "eta_s": 0.8,
+      "planned_requests": 4,
+      "written_with_differences": 0,
+      "eta_s": 1.8,
       "duration_s": 0.0,
       "error": null,
       "stopped": null,
@@ -309,20 +323,22 @@ GOLDEN_SYNC_JSON = """\
   "elapsed_s": 0.0,
   "totals": {
     "rows_read": 5,
-    "requests": 6,
+    "requests": 9,
     "planned_requests": 6,
     "created": 4,
     "updated": 0,
+    "recreated": 0,
     "unchanged": 0,
     "waiting": 0,
     "rejected": 1,
     "failed": 0,
+    "unresolved": 0,
     "skipped": 0,
     "eta_s": null
   },
   "eta": null,
   "limiter": {
-    "requests": 6,
+    "requests": 9,
     "throttled": 0,
     "waited_s": 0.0
   },
@@ -338,14 +354,17 @@ GOLDEN_SYNC_JSON = """\
       "counts": {
         "created": 2,
         "updated": 0,
+        "recreated": 0,
         "unchanged": 0,
         "waiting": 0,
         "rejected": 0,
         "failed": 0,
+        "unresolved": 0,
         "skipped": 0
       },
-      "requests": 4,
+      "requests": 5,
       "planned_requests": 4,
+      "written_with_differences": 0,
       "eta_s": null,
       "duration_s": 0.0,
       "error": null,
@@ -367,14 +386,17 @@ GOLDEN_SYNC_JSON = """\
       "counts": {
         "created": 2,
         "updated": 0,
+        "recreated": 0,
         "unchanged": 0,
         "waiting": 0,
         "rejected": 1,
         "failed": 0,
+        "unresolved": 0,
         "skipped": 0
       },
-      "requests": 2,
+      "requests": 4,
       "planned_requests": 2,
+      "written_with_differences": 0,
       "eta_s": null,
       "duration_s": 0.0,
       "error": null,
