@@ -399,13 +399,23 @@ def plan(**kw) -> int:
     is_flag=True,
     help="Check the manifest only: do not connect to the warehouse (no column checks).",
 )
+@click.option(
+    "--crm",
+    is_flag=True,
+    help="Also check the CRM account, read-only: the custom fields the syncs map and the ids "
+    "they set as constants (needs credentials and the warehouse).",
+)
 @guarded
 def validate(**kw) -> int:
     """Check the declared syncs without reading rows or calling the CRM (no credentials)."""
     from dbt_rdcrm import validate as checks
 
+    if kw["crm"] and kw["no_warehouse"]:
+        raise UsageError(
+            "--crm needs the warehouse (the project's vars and CI login): drop --no-warehouse"
+        )
     json_output = kw["output"] == "json"
-    report = runner.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"])
+    report = runner.validate(_invocation(kw), use_warehouse=not kw["no_warehouse"], crm=kw["crm"])
     console = make_console(stderr=json_output)
     lines = checks.human_lines(report)
     if _logging(kw).quiet:

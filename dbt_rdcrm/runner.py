@@ -498,8 +498,11 @@ def list_syncs(invocation: Invocation) -> tuple[list[SyncSpec], dict[str, str]]:
     return ordered(project), unreadable
 
 
-def validate(invocation: Invocation, *, use_warehouse: bool = True, clock=time.monotonic):
-    """``validate``: every check of ``sync`` and more, without reading a row or the CRM."""
+def validate(
+    invocation: Invocation, *, use_warehouse: bool = True, crm: bool = False, clock=time.monotonic
+):
+    """``validate``: every check of ``sync`` and more, without reading a row; with ``crm``, the
+    account too (read-only: custom fields and constant ids the syncs need)."""
     from dbt_rdcrm import validate as checks
 
     started = clock()
@@ -530,6 +533,8 @@ def validate(invocation: Invocation, *, use_warehouse: bool = True, clock=time.m
                 project_vars = warehouse.project_vars
                 check_target(project, report.specs, warehouse)
                 checks.check_warehouse(report, report.specs, project.catalog.by_name(), warehouse)
+                if crm:
+                    _check_account(report, invocation, warehouse)
         except TargetMismatch as exc:
             report.error("target", "--target", str(exc))
         except WarehouseError as exc:
@@ -544,6 +549,36 @@ def validate(invocation: Invocation, *, use_warehouse: bool = True, clock=time.m
     checks.check_settings(report, project_vars, invocation.env, invocation.overrides)
     report.elapsed = clock() - started
     return report
+
+
+def _check_account(report, invocation: Invocation, warehouse) -> None:
+    """``validate --crm``: read what the account holds for the selected syncs; never writes."""
+    from dbt_rdcrm.crm.client import CrmError
+    from dbt_rdcrm.errors import AuthError
+    from dbt_rdcrm.sync.account import account_problems
+
+    settings = settings_for(invocation, warehouse)
+    store = state_store(warehouse, settings)
+    try:
+        tokens = resolve_token_provider(
+            settings.base_url,
+            invocation.env,
+            requests.Session(),
+            warehouse=warehouse,
+            state_database=store.config.database,
+            state_schema=store.config.schema,
+        )
+        client = CrmClient(
+            settings.base_url,
+            tokens,
+            RateLimiter(settings.rate_limit),
+            max_attempts=settings.max_attempts,
+            timeouts=settings.timeouts,
+        )
+        for problem in account_problems(report.specs, client):
+            report.error(problem.code, problem.path, problem.message)
+    except (AuthError, CrmError) as exc:
+        report.error("crm", settings.base_url, f"cannot check the CRM account: {exc}")
 
 
 def project_base_url(
