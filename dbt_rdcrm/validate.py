@@ -208,6 +208,7 @@ def check_project(report: Report, project) -> None:
             *checks.key_tests(project.catalog.nodes[spec.model], spec),
             *checks.create_rules(spec),
             *checks.match_on_constant(spec),
+            *checks.fields_the_crm_drops(spec),
         )
 
 

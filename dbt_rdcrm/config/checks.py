@@ -115,6 +115,25 @@ def key_tests(node: ModelNode, spec: SyncSpec) -> list[Finding]:
     return found
 
 
+def fields_the_crm_drops(spec: SyncSpec) -> list[Finding]:
+    """v2 organizations have no phones: the CRM answers 2xx and keeps nothing of them."""
+    source = next((s for s in spec.sources if s.field == "phone"), None)
+    if spec.mode is not Mode.ORGANIZATIONS or source is None:
+        return []
+    return [
+        Finding(
+            Severity.WARNING,
+            "field-not-kept",
+            source.path,
+            "RD Station CRM v2 organizations have no phone: the CRM accepts the request and "
+            "drops it (each such write is reported 'written with differences: phones dropped'); "
+            "to keep the number, map it to a custom field of organizations instead (e.g. "
+            '"@phone", created in the CRM)',
+            spec.model,
+        )
+    ]
+
+
 def create_rules(spec: SyncSpec) -> list[Finding]:
     """Rules the CRM enforces on create, for syncs that create records (no ``_id`` mapped)."""
     if spec.record_id_source is not None:

@@ -143,3 +143,18 @@ def test_link_key_types_compare_families_not_spellings():
     differ = link_key_types(child, {"org_code": "BIGINT"}, {"orgs": (parent, {"code": "text"})})
     assert same == []
     assert [f.path for f in differ] == ["models.m.config.meta.rdcrm.links.organization_id.column"]
+
+
+def test_an_organization_phone_is_a_field_the_crm_does_not_keep():
+    from dbt_rdcrm.config.checks import fields_the_crm_drops
+    from dbt_rdcrm.config.specs import parse_sync
+
+    spec, _ = parse_sync(
+        "orgs",
+        "model.p.orgs",
+        {"mode": "organizations", "key": "k", "mapping": {"n": "name", "tel": "phone"}},
+        "models.orgs.config.meta.rdcrm",
+    )
+    (finding,) = fields_the_crm_drops(spec)
+    assert finding.path == "models.orgs.config.meta.rdcrm.mapping.tel"
+    assert "v2 organizations have no phone" in finding.message
