@@ -9,6 +9,7 @@ from support import (
     Project,
     build_jaffle,
     build_sample,
+    copy_postgres_project,
     copy_project,
     drop_postgres_schemas,
     require_postgres,
@@ -50,6 +51,15 @@ def postgres_prefix():
     drop_postgres_schemas(prefix)
 
 
+@pytest.fixture(scope="session")
+def postgres_template(tmp_path_factory, postgres_prefix) -> Project:
+    """The sample project built once per session into its own PostgreSQL schema."""
+    return build_sample(
+        tmp_path_factory.mktemp("pg-template") / "sample_project",
+        pg_schema=f"{postgres_prefix}_template",
+    )
+
+
 @pytest.fixture(params=["duckdb", "postgres"])
 def project(request, tmp_path, emulator) -> Project:
     """The built sample project on each real warehouse, pointed at this test's emulator."""
@@ -57,7 +67,11 @@ def project(request, tmp_path, emulator) -> Project:
         built = copy_project(request.getfixturevalue("sample_template"), tmp_path / "sample")
     else:
         prefix = request.getfixturevalue("postgres_prefix")
-        built = build_sample(tmp_path / "sample", pg_schema=f"{prefix}_{secrets.token_hex(3)}")
+        built = copy_postgres_project(
+            request.getfixturevalue("postgres_template"),
+            tmp_path / "sample",
+            f"{prefix}_{secrets.token_hex(3)}",
+        )
     built.env.update(EMULATOR_ENV | {"RDCRM_BASE_URL": emulator.base_url})
     return built
 

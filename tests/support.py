@@ -266,6 +266,30 @@ def copy_project(template: Project, destination: Path) -> Project:
     )
 
 
+def copy_postgres_project(template: Project, destination: Path, schema: str) -> Project:
+    """A private copy of a project built on PostgreSQL: its tables copied into ``schema`` and
+    its manifest and profile pointed there, as a `dbt build` into that schema would leave them
+    (one build per test session instead of one per test)."""
+    source = template.pg_schema
+    shutil.copytree(template.path, destination)
+    tables = postgres_sql(
+        "select table_name from information_schema.tables where table_schema = %s "
+        "and table_type = 'BASE TABLE'",
+        [source],
+    )
+    postgres_sql(f'create schema "{schema}"')
+    for (table,) in tables:
+        postgres_sql(f'create table "{schema}"."{table}" as table "{source}"."{table}"')
+    (destination / "profiles.yml").write_text(POSTGRES_PROFILE.format(schema=schema))
+    manifest = destination / "target" / "manifest.json"
+    manifest.write_text(manifest.read_text().replace(source, schema))
+    return Project(
+        destination,
+        {**template.env, "DBT_PROFILES_DIR": str(destination)},
+        schema,
+    )
+
+
 CI_CLIENT_ID, CI_CLIENT_SECRET = "emulator-client", "emulator-secret"
 
 
