@@ -341,6 +341,8 @@ def open_session(
         if not write:
             if not store.exists():
                 store.read_only_empty()
+            else:
+                store.read_only_current()
             yield Session(
                 specs, columns, project.catalog, warehouse, settings, store, None, run_id, notices
             )

@@ -438,7 +438,7 @@ def seed_state(root: Path, base_url: str) -> int:
         wh.execute(
             f"insert into {store.sql.tables.id_map} ({columns}) {head}\n"
             f"select {b}, {b}, r_key, 'contact', substr(r_hash, 1, 24), r_hash, "
-            "current_timestamp, null, null, null, null, current_timestamp, null from hashed",
+            "current_timestamp, null, null, null, null, current_timestamp, null, null from hashed",
             [*bindings, base_url, spec.model],
         )
         wh.commit()

@@ -103,6 +103,9 @@ class MemoryStore:
             if r.object_type == object_type and r.crm_id
         ]
 
+    def edited_ids(self, model) -> list[str]:
+        return []
+
     def shared_ids(self, model) -> dict[str, int]:
         seen: dict[str, int] = {}
         for (m, _), r in self.committed.items():

@@ -27,7 +27,16 @@ class StateConflict(RdcrmError):
 
 
 def check_shared_ids(spec: SyncSpec, store) -> None:
-    """Raise when the id map gives one CRM id to several keys (it was edited or tampered)."""
+    """Raise when the id map gives one CRM id to several keys, or a key's id was changed
+    outside the tool (it no longer matches the signature recorded with it)."""
+    edited = store.edited_ids(spec.model)
+    if edited:
+        raise StateConflict(
+            f"{spec.model}: the CRM id of key(s) {', '.join(edited[:5])} was changed outside "
+            "dbt-rdcrm (it no longer matches what the sync recorded): nothing was sent; rebuild "
+            f"the id map from the CRM with `dbt-rdcrm state rebuild -s {spec.model}` after "
+            "clearing those rows, or restore them"
+        )
     shared = store.shared_ids(spec.model)
     if shared:
         crm_id, keys = next(iter(shared.items()))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -27,6 +28,7 @@ class IdMapRow:
     refused_reason: str | None = None
     updated_at: dt.datetime = field(default_factory=utcnow)
     pending_payload: str | None = None  # the create intent's payload, as JSON
+    id_sig: str | None = None  # md5 of scope|model|key|crm id: an id edited by hand shows
 
     @property
     def pending(self) -> bool:
@@ -41,6 +43,11 @@ class IdMapRow:
         except ValueError:
             return None
         return value if isinstance(value, dict) else None
+
+
+def id_signature(scope: str, model: str, key: str, crm_id: str) -> str:
+    """What the tool records beside each CRM id; the state SQL computes the same (md5 hex)."""
+    return hashlib.md5(f"{scope}|{model}|{key}|{crm_id}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)

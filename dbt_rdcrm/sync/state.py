@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
 from dbt_rdcrm.config.specs import SyncSpec
-from dbt_rdcrm.sync.records import IdMapRow, LeaseTicket, LogEntry, WorkRow
+from dbt_rdcrm.sync.records import IdMapRow, LeaseTicket, LogEntry, WorkRow, id_signature
 from dbt_rdcrm.sync.state_sql import (
     ID_MAP_COLUMNS,
     LEASE_COLUMNS,
@@ -130,6 +130,20 @@ class StateStore:
             self.wh.get_columns(cfg.database, cfg.schema, name) is not None
             for name in self._names()[:2]
         )
+
+    def read_only_current(self) -> None:
+        """A plan on tables an older version created: their new columns read as null."""
+        cfg = self.config
+        have = {
+            c.name.lower() for c in self.wh.get_columns(cfg.database, cfg.schema, cfg.id_map) or []
+        }
+        self.sql.absent = frozenset(c for c in ID_MAP_COLUMNS if c.lower() not in have)
+
+    def edited_ids(self, model: str) -> list[str]:
+        """Keys whose CRM id was changed outside the tool (it no longer matches its signature)."""
+        if self.sql.empty_id_map or "id_sig" in self.sql.absent:
+            return []
+        return [r[0] for r in self.wh.query(self.sql.edited_ids(), [self.scope, model])]
 
     def read_only_empty(self) -> None:
         """A plan before the first sync: read against an empty id map, create nothing."""
@@ -289,6 +303,12 @@ class StateStore:
                 by_model.setdefault(row.model_name, []).append(row.row_key)
             for model, keys in by_model.items():
                 self.wh.execute(self.sql.delete_keys(len(keys)), [self.scope, model, *keys])
+            for r in batch:
+                r.id_sig = (
+                    id_signature(self.scope, r.model_name, r.row_key, r.crm_id)
+                    if r.crm_id
+                    else None
+                )
             self._insert(
                 self.sql.tables.id_map,
                 ["crm_scope", *ID_MAP_COLUMNS],

@@ -76,6 +76,7 @@ class StateSql:
         self.d = dialect
         self.tables = tables
         self.empty_id_map = empty_id_map  # a plan before the first sync: no tables yet
+        self.absent: frozenset[str] = frozenset()  # id map columns an older version lacks
 
     # --- schema ----------------------------------------------------------------------------
     def create_table(self, relation: str, columns: Sequence[str]) -> str:
@@ -219,7 +220,12 @@ current_state as ({narrow}),
         ``limit`` of them when given)."""
         sql, bindings = self.hashed(spec, actual, scope, duplicates=duplicates)
         b = self.d.binding
-        state_cols = ", ".join(f"f.{c} as r_{c}" for c in STATE_COLUMNS)
+        state_cols = ", ".join(
+            f"cast(null as {self.d.column_type(c)}) as r_{c}"
+            if c in self.absent
+            else f"f.{c} as r_{c}"
+            for c in STATE_COLUMNS
+        )
         needs_work = "1 = 1" if full_refresh else f"not coalesce({self.UNCHANGED}, false)"
         return (
             sql
@@ -259,6 +265,16 @@ order by todo.r_key{"" if limit is None else f" limit {int(limit)}"}""",
         return (
             f"select crm_scope, count(*) from {self.tables.id_map} where model_name = {b} "
             "and crm_id is not null group by crm_scope"
+        )
+
+    def edited_ids(self) -> str:
+        """Keys of one model whose CRM id no longer matches the signature the tool recorded."""
+        b = self.d.binding
+        text = "crm_scope || '|' || model_name || '|' || row_key || '|' || crm_id"
+        return (
+            f"select row_key from {self.tables.id_map} where crm_scope = {b} and "
+            f"model_name = {b} and crm_id is not null and id_sig is not null and "
+            f"id_sig <> {self.d.hash(text)}"
         )
 
     def shared_ids(self) -> str:

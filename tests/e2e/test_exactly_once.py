@@ -167,3 +167,22 @@ def test_a_row_left_unresolved_is_settled_with_the_command_it_names(sample, emul
     assert after.exit_code == 0, after.output
     assert posts(emulator) == []
     assert after.counts("crm_deals")["updated"] == 1
+
+
+def test_a_crm_id_edited_by_hand_in_the_id_map_stops_the_run_before_any_write(project, emulator):
+    assert project.sync().exit_code == 0
+    id_map = f"{project.state_schema}.rdcrm_id_map"
+    (first, second) = project.sql(
+        f"select row_key, crm_id from {id_map} where model_name = 'crm_contacts' order by row_key"
+    )
+    for key, crm_id in ((first[0], second[1]), (second[0], first[1])):  # swap the two ids
+        project.sql(
+            f"update {id_map} set crm_id = '{crm_id}' where model_name = 'crm_contacts' "
+            f"and row_key = '{key}'"
+        )
+    project.sql(f"update {project.table('crm_contacts')} set full_name = full_name || ' Jr.'")
+    emulator.clear_requests()
+    run = project.sync()
+    assert run.exit_code == 2, run.output
+    assert "was changed outside dbt-rdcrm" in run.output
+    assert [r for r in emulator.requests() if r["method"] in ("POST", "PUT")] == []
