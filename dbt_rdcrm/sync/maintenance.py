@@ -14,7 +14,7 @@ from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.planner import Create, Resolve, decide, payload_value
-from dbt_rdcrm.sync.records import IdMapRow, WorkRow, utcnow
+from dbt_rdcrm.sync.records import IdMapRow, WorkRow, id_signature, utcnow
 
 BATCH = 20  # rows looked up per request (an RDQL value list)
 AMBIGUOUS_SHOWN = 20
@@ -41,6 +41,7 @@ def rebuild(spec: SyncSpec, columns: dict[str, str], store, client) -> RebuildRe
     step when the record already holds what the row would send)."""
     result = RebuildResult(spec.model)
     sent_before = client.requests_sent
+    restore_edited(spec, store, result)
     taken: set[str] = set()
     with store.work(spec, columns, full_refresh=True) as work:
         batch: list[tuple[WorkRow, dict]] = []
@@ -58,6 +59,28 @@ def rebuild(spec: SyncSpec, columns: dict[str, str], store, client) -> RebuildRe
     store.flush()
     result.requests = client.requests_sent - sent_before
     return result
+
+
+def restore_edited(spec: SyncSpec, store, result: RebuildResult) -> None:
+    """Ids changed outside the tool: each key gets back the id its signature was recorded with
+    when that id is among the edited rows' (a swap); otherwise its id is cleared, to be found
+    again like any row without one."""
+    edited = store.edited_ids(spec.model)
+    if not edited:
+        return
+    states = store.states(spec.model, edited)
+    ids = {s.crm_id for s in states.values() if s.crm_id}
+    for key, state in states.items():
+        original = next(
+            (i for i in ids if id_signature(store.scope, spec.model, key, i) == state.id_sig), None
+        )
+        if original is not None:
+            store.save(replace(state, crm_id=original, updated_at=utcnow()))
+            result.counts["restored"] += 1
+        else:
+            store.save(replace(state, crm_id=None, synced_hash=None, updated_at=utcnow()))
+            result.counts["cleared"] += 1
+    store.flush()
 
 
 def _lookup_field(spec: SyncSpec) -> str:

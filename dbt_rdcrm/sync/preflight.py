@@ -33,9 +33,9 @@ def check_shared_ids(spec: SyncSpec, store) -> None:
     if edited:
         raise StateConflict(
             f"{spec.model}: the CRM id of key(s) {', '.join(edited[:5])} was changed outside "
-            "dbt-rdcrm (it no longer matches what the sync recorded): nothing was sent; rebuild "
-            f"the id map from the CRM with `dbt-rdcrm state rebuild -s {spec.model}` after "
-            "clearing those rows, or restore them"
+            "dbt-rdcrm (it no longer matches what the sync recorded): nothing was sent; "
+            f"`dbt-rdcrm state rebuild -s {spec.model}` restores the ids the sync recorded (or "
+            "finds the records again)"
         )
     shared = store.shared_ids(spec.model)
     if shared:

@@ -186,3 +186,13 @@ def test_a_crm_id_edited_by_hand_in_the_id_map_stops_the_run_before_any_write(pr
     assert run.exit_code == 2, run.output
     assert "was changed outside dbt-rdcrm" in run.output
     assert [r for r in emulator.requests() if r["method"] in ("POST", "PUT")] == []
+    rebuilt = project.cli("state", "rebuild", "-s", "crm_contacts")
+    assert rebuilt.exit_code == 0, rebuilt.output
+    assert "2 restored" in rebuilt.output
+    again = project.sync()
+    assert again.exit_code == 0, again.output
+    assert again.counts("crm_contacts")["updated"] == 2
+    assert len(emulator.state()["contacts"]) == 2
+    assert project.sql(
+        f"select row_key, crm_id from {id_map} where model_name = 'crm_contacts' order by row_key"
+    ) == [first, second]
