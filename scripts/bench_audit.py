@@ -16,64 +16,12 @@ import tempfile
 import time
 from pathlib import Path
 
+from bench import write_project  # noqa: E402 - the same one-model project as the bench
+
 BIN = Path(sys.executable).parent
-ROWS = 1_000_000
 AUDIT_ROWS = 10_000
 AUDIT_TARGET = 51
 FIXTURES_START_MS = 1_767_225_600_000  # 2026-01-01T00:00:00Z
-
-PROJECT = """name: rdcrm_bench
-version: "1.0"
-config-version: 2
-profile: rdcrm_bench
-models:
-  rdcrm_bench:
-    +materialized: table
-"""
-PROFILES = """rdcrm_bench:
-  target: dev
-  outputs:
-    dev:
-      type: duckdb
-      path: "{db}"
-      threads: 1
-"""
-MODEL = """select
-    'C' || lpad(cast(i as varchar), 7, '0') as customer_id,
-    'Customer ' || cast(i as varchar) as full_name,
-    'customer' || cast(i as varchar) || '@example.com' as email,
-    '+55 11 9' || lpad(cast(i % 100000000 as varchar), 8, '0') as phone,
-    cast(i % 97 as varchar) || '.123.456-00' as cpf
-from range({rows}) as t(i)
-"""
-SCHEMA = """version: 2
-models:
-  - name: bench_contacts
-    config:
-      meta:
-        rdcrm:
-          mode: contacts
-          key: customer_id
-          partial_success: true
-          mapping:
-            full_name: {name_field}
-            email: email
-            phone: phone
-            cpf: "@cpf"
-"""
-SCAN = """
-import sys, time
-from pathlib import Path
-from dbt_rdcrm.dbt.warehouse import Warehouse
-project = Path(sys.argv[1])
-started = time.perf_counter()
-with Warehouse.connect(project, project) as wh:
-    connected = time.perf_counter()
-    rows = 0
-    for chunk in wh.stream("select customer_id, full_name, email, phone, cpf from bench_contacts"):
-        rows += len(chunk.rows)
-print(rows, connected - started, time.perf_counter() - connected)
-"""
 
 
 def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
@@ -89,42 +37,6 @@ def run(command: list[str], env: dict[str, str]) -> tuple[float, float, str]:
     if process.returncode not in (0,):
         raise SystemExit(f"{command[:3]} failed ({process.returncode}):\n{out}\n{err}")
     return wall, usage.ru_maxrss / 1024, out
-
-
-def write_project(root: Path, rows: int, name_field: str) -> None:
-    (root / "models").mkdir(parents=True, exist_ok=True)
-    (root / "dbt_project.yml").write_text(PROJECT)
-    (root / "profiles.yml").write_text(PROFILES.format(db=root / "bench.duckdb"))
-    (root / "models" / "bench_contacts.sql").write_text(MODEL.format(rows=rows))
-    (root / "models" / "schema.yml").write_text(SCHEMA.format(name_field=name_field))
-
-
-def seed_state(root: Path, base_url: str) -> int:
-    """Record every row as synced, with the hash a real sync would have stored."""
-    from dbt_rdcrm.config.catalog import build_catalog
-    from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
-    from dbt_rdcrm.dbt.warehouse import Warehouse
-    from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
-
-    manifest = manifest_from_dict(load_manifest(root / "target" / "manifest.json"))
-    spec = build_catalog(manifest).specs[0]
-    with Warehouse.connect(root, root) as wh:
-        store = StateStore(wh, StateConfig(wh.database, f"{wh.schema}_rdcrm"), scope=base_url)
-        store.ensure()
-        head, bindings = store.sql.hashed(
-            spec, resolve_columns([spec], wh)[spec.model], store.scope, duplicates=True
-        )
-        columns = ", ".join(wh.quote(c) for c in ["crm_scope", *ID_MAP_COLUMNS])
-        b = wh.binding_char
-        wh.execute(
-            f"insert into {store.sql.tables.id_map} ({columns}) {head}\n"
-            f"select {b}, {b}, r_key, 'contact', substr(r_hash, 1, 24), r_hash, "
-            "current_timestamp, null, null, null, null, current_timestamp, null, null from hashed",
-            [*bindings, base_url, spec.model],
-        )
-        wh.commit()
-        return wh.query(f"select count(*) from {store.sql.tables.id_map}")[0][0]
 
 
 def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
