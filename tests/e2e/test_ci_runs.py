@@ -8,43 +8,15 @@ Nothing secret may appear in output, artifacts or state tables.
 from __future__ import annotations
 
 import json
-import re
-from urllib.parse import parse_qs, urlencode, urlsplit
 
 import requests
+from support import CI_CLIENT_ID, CI_CLIENT_SECRET, emulator_login
 
 from dbt_rdcrm.auth.warehouse_slot import cipher_from_key
 from dbt_rdcrm.redaction import Secret
 
-CLIENT_ID, CLIENT_SECRET = "emulator-client", "emulator-secret"
+CLIENT_ID, CLIENT_SECRET = CI_CLIENT_ID, CI_CLIENT_SECRET
 STATE_KEY = "ci-state-key-0123456789abcdefghijklmnopqrstuvwxyz"
-REDIRECT = "http://127.0.0.1:8976/callback"
-
-
-def first_login(emulator) -> dict:
-    """The user's one-time login: consent page, form post, code exchange."""
-    query = urlencode(
-        {"response_type": "code", "client_id": CLIENT_ID, "redirect_uri": REDIRECT, "state": "s1"}
-    )
-    page = requests.get(f"{emulator.url}/oauth2/authorize?{query}", timeout=10).text
-    fields = dict(re.findall(r'<input[^>]*name="([^"]+)"[^>]*value="([^"]*)"', page))
-    answer = requests.post(
-        f"{emulator.url}/oauth2/authorize", data=fields, allow_redirects=False, timeout=10
-    )
-    code = parse_qs(urlsplit(answer.headers["Location"]).query)["code"][0]
-    tokens = requests.post(
-        f"{emulator.url}/oauth2/token",
-        timeout=10,
-        data={
-            "grant_type": "authorization_code",
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "code": code,
-            "redirect_uri": REDIRECT,
-        },
-    )
-    assert tokens.status_code == 200, tokens.text
-    return tokens.json()
 
 
 def stored_tokens(project) -> dict:
@@ -55,7 +27,7 @@ def stored_tokens(project) -> dict:
 
 
 def test_three_ci_runs_sync_across_rotations_and_leak_nothing(sample, emulator, tmp_path):
-    initial = first_login(emulator)
+    initial = emulator_login(emulator)
     env = {
         "RDCRM_ACCESS_TOKEN": "",
         "RDCRM_CLIENT_ID": CLIENT_ID,
