@@ -58,6 +58,10 @@ class SyncOptions:
     concurrency: int | None = None  # writes in flight at once (1: one at a time; None: 4)
 
 
+def _follow_up(sent: Sent) -> bool:
+    return sent.error is not None and Delivery.needs_follow_up(sent.error)
+
+
 def _parallel(decision: Decision) -> bool:
     """Writes that go to the pool: plain creates and updates. Lookups (``match:``, an unknown
     create's resolution) run alone, once every write in flight is recorded."""
@@ -264,23 +268,13 @@ class ModelSync:
             return
         if everything or self.sender.full:
             self._launch()
-        follow_ups = []
-        for sent in self.sender.finished(block=self.sender.full, everything=everything):
-            self._reserved -= sent.job.decision.requests
-            if sent.error is not None and Delivery.needs_follow_up(sent.error):
-                follow_ups.append(sent)
-                continue
-            self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
-        if follow_ups:
+        finished = self.sender.finished(block=self.sender.full, everything=everything)
+        if any(_follow_up(s) for s in finished):  # its lookups must see every write recorded
             self._launch()
-            for sent in self.sender.finished(everything=True):
-                self._reserved -= sent.job.decision.requests
-                if sent.error is not None and Delivery.needs_follow_up(sent.error):
-                    follow_ups.append(sent)
-                else:
-                    self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
-            for sent in follow_ups:
-                self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
+            finished += self.sender.finished(everything=True)
+        for sent in sorted(finished, key=_follow_up):  # plain answers first, follow-ups last
+            self._reserved -= sent.job.decision.requests
+            self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
 
     def _answered(self, sent: Sent) -> Delivered:
         row, decision, delivery = sent.job.row, sent.job.decision, self.delivery
