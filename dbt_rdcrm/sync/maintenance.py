@@ -14,6 +14,7 @@ from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.errors import UsageError
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.planner import Create, Resolve, decide, payload_value
+from dbt_rdcrm.sync.preflight import AccountFields
 from dbt_rdcrm.sync.records import IdMapRow, WorkRow, id_signature, utcnow
 
 BATCH = 20  # rows looked up per request (an RDQL value list)
@@ -189,8 +190,7 @@ def ensure_identity_field(spec: SyncSpec, client) -> str:
     if spec.identity is None:
         return f"{spec.model}: declares no identity field"
     slug, entity = spec.identity[1:], spec.mode.object_type
-    listed = client.request("GET", f"/custom_fields?filter=entity:{entity}&page[size]=200")
-    if any(f.get("slug") == slug for f in listed.get("data") or [] if isinstance(f, dict)):
+    if slug in AccountFields(client).slugs(entity):
         return f"{spec.model}: custom field {slug} exists on {entity}"
     created = (
         client.request(

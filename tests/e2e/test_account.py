@@ -79,3 +79,16 @@ def test_two_step_creates_a_won_deal_as_ongoing_then_wins_it(sample, emulator):
     ]
     # the plan counted both steps of each deal (and the sync's checks), as the sync sent them
     assert plan.results["totals"]["planned_requests"] == run.results["totals"]["requests"]
+
+
+def test_state_identity_creates_the_identity_field_once(sample, emulator):
+    sample.edit_manifest(
+        "crm_contacts", {**CONTACTS, "mapping": {"full_name": "name"}, "identity": "@dbt_key"}
+    )
+    first = sample.cli("state", "identity", "-s", "crm_contacts")
+    assert first.exit_code == 0, first.output
+    assert "created custom field dbt_key (text, unique) on contact" in first.output
+    again = sample.cli("state", "identity", "-s", "crm_contacts")
+    assert "custom field dbt_key exists on contact" in again.output
+    posts = [r for r in emulator.requests() if r["method"] == "POST"]
+    assert [r["path"] for r in posts] == ["/crm/v2/custom_fields"]  # created once, nothing else
