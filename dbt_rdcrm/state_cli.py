@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 
@@ -107,8 +108,6 @@ def _unlock(**kw) -> int:
             cli.make_console().print("no state tables: nothing to unlock")
             return 0
         store.ensure()
-        import datetime as dt
-
         tickets = store.live_tickets(dt.datetime(1970, 1, 1))
         for ticket in tickets:
             store.drop_ticket(ticket.run_id)
