@@ -333,14 +333,10 @@ class Delivery:
         now = utcnow()
         state = row.state or IdMapRow(self.spec.model, row.key, self.spec.mode.object_type)
         if synced:
-            state = replace(
-                state,
+            state = state.without_intent(
                 crm_id=crm_id,
                 synced_hash=row.row_hash,
                 synced_at=now,
-                pending_hash=None,
-                pending_since=None,
-                pending_payload=None,
                 refused_hash=None,
                 refused_reason=None,
             )

@@ -127,18 +127,12 @@ def _settle_batch(spec, store, client, batch, taken: set[str], result: RebuildRe
         crm_id = str(record["id"])
         taken.add(crm_id)
         in_step = identify.same_content(data, record)
-        now = utcnow()
         state = row.state or IdMapRow(spec.model, row.key, spec.mode.object_type)
         store.save(
-            replace(
-                state,
+            state.without_intent(
                 crm_id=crm_id,
                 synced_hash=row.row_hash if in_step else None,
-                synced_at=now if in_step else None,
-                pending_hash=None,
-                pending_since=None,
-                pending_payload=None,
-                updated_at=now,
+                synced_at=utcnow() if in_step else None,
             )
         )
         result.counts["in_step" if in_step else "adopted"] += 1
@@ -151,17 +145,7 @@ def settle(spec: SyncSpec, key: str, store, client, *, crm_id: str | None) -> st
     if state is None:
         raise UsageError(f"{spec.model} has no state for key {key!r}: nothing to settle")
     if crm_id is None:
-        store.save(
-            replace(
-                state,
-                crm_id=None,
-                synced_hash=None,
-                pending_hash=None,
-                pending_since=None,
-                pending_payload=None,
-                updated_at=utcnow(),
-            )
-        )
+        store.save(state.without_intent(crm_id=None, synced_hash=None))
         store.flush()
         return f"{spec.model} key {key}: the next sync creates it"
     others = store.holders(spec.model, crm_id) - {key}
@@ -169,16 +153,8 @@ def settle(spec: SyncSpec, key: str, store, client, *, crm_id: str | None) -> st
         raise UsageError(f"CRM id {crm_id} already belongs to key {sorted(others)[0]!r}")
     client.get(spec.mode.value, crm_id)  # it exists (a 404 is reported as such)
     store.save(
-        replace(
-            state,
-            crm_id=crm_id,
-            synced_hash=None,
-            pending_hash=None,
-            pending_since=None,
-            pending_payload=None,
-            refused_hash=None,
-            refused_reason=None,
-            updated_at=utcnow(),
+        state.without_intent(
+            crm_id=crm_id, synced_hash=None, refused_hash=None, refused_reason=None
         )
     )
     store.flush()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 
 def utcnow() -> dt.datetime:
@@ -33,6 +33,16 @@ class IdMapRow:
     @property
     def pending(self) -> bool:
         return self.pending_since is not None
+
+    def without_intent(self, **changes) -> IdMapRow:
+        """This row with its create intent settled (and ``changes``), stamped now."""
+        return replace(
+            self,
+            pending_hash=None,
+            pending_since=None,
+            pending_payload=None,
+            **{"updated_at": utcnow(), **changes},
+        )
 
     def sent_payload(self) -> dict | None:
         """The payload of the pending create, if it was recorded."""
