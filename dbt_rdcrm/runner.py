@@ -470,7 +470,11 @@ def _sync(
         tracker=tracker,
         limiters=limiters,
     ) as s:
-        options = replace(options, concurrency=s.settings.concurrency)
+        options = replace(
+            options,
+            concurrency=s.settings.concurrency,
+            settle_seconds=s.settings.settle_timeout,
+        )
         return run_sync(
             s.specs,
             s.columns,

@@ -27,7 +27,7 @@ from dbt_rdcrm.report.events import (
 )
 from dbt_rdcrm.report.results import PLANNED_ID, ModelResult, Outcome, RowIssue, RunResult
 from dbt_rdcrm.sync import preflight
-from dbt_rdcrm.sync.delivery import Delivered, Delivery
+from dbt_rdcrm.sync.delivery import Delivered, Delivery, NotSettled
 from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.planner import (
     Create,
@@ -56,6 +56,7 @@ class SyncOptions:
     checkpoint_seconds: float = 5.0
     allow_mass_change: bool = False
     concurrency: int | None = None  # writes in flight at once (1: one at a time; None: 4)
+    settle_seconds: float = 0.0  # how long an unanswered create may still land in the CRM
 
 
 def _follow_up(sent: Sent) -> bool:
@@ -90,6 +91,8 @@ class ModelSync:
         account_fields: preflight.AccountFields | None = None,
         sender: Sender | None = None,
         checks: preflight.StateChecks | None = None,
+        wall: Callable[[], dt.datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.spec = spec
         self.columns = columns
@@ -104,7 +107,14 @@ class ModelSync:
         self.result = ModelResult(spec.model, spec.unique_id, spec.mode.value)
         self.planned = planned if planned is not None else {}
         self.failed_parents = failed_parents if failed_parents is not None else {}
-        self.delivery = Delivery(spec, store, client) if client is not None else None
+        self.delivery = (
+            Delivery(spec, store, client, settle_s=options.settle_seconds, now=wall)
+            if client is not None
+            else None
+        )
+        self.wall = wall
+        self.sleep = sleep
+        self._unsettled: list[tuple[WorkRow, NotSettled]] = []  # creates that may still land
         self.account_fields = account_fields or preflight.AccountFields(client)
         self.abort: RdcrmError | None = None
         self.checks = checks or preflight.StateChecks()
@@ -232,9 +242,11 @@ class ModelSync:
                         continue
                     self._guard_auth(row, lambda r=row, d=decision: self._apply(r, d))
                 self._settle()
+                self._resolve_due()
                 self._maybe_flush()
         finally:
             self._settle(everything=True)
+            self._resolve_due(wait=True)
 
     # --- writes in flight ------------------------------------------------------------------
     def _queue(self, row: WorkRow, decision: Create | Update) -> None:
@@ -290,11 +302,45 @@ class ModelSync:
             row, lambda: delivery.update_failed(row, decision.crm_id, decision.data, sent.error)
         )
 
+    def _resolve_due(self, *, wait: bool = False) -> None:
+        """Look up the unanswered creates that can no longer land (with ``wait``, all of them,
+        sleeping until each one's time): adopt, create again or leave for the next run."""
+        while self._unsettled:
+            now = self.wall()
+            due = [item for item in self._unsettled if item[1].until <= now]
+            if not due:
+                if not wait:
+                    return
+                earliest = min(later.until for _, later in self._unsettled)
+                self.sleep(max(0.0, (earliest - now).total_seconds()))
+                continue
+            self._settle(everything=True)  # the lookups must see every write recorded
+            for item in due:
+                self._unsettled.remove(item)
+                row, later = item
+                if self.abort is not None:  # no request can go now: the next run settles it
+                    self._conclude(row, self.delivery.unsettled(row, later))
+                    continue
+                self._guard_auth(row, lambda r=row, n=later: self._resolve(r, n))
+
+    def _resolve(self, row: WorkRow, later: NotSettled) -> Delivered:
+        delivery = self.delivery
+        return delivery.guarded(
+            row,
+            lambda: delivery.resolve(
+                row, later.data, later.sent, later.attempts_left, error=later.error
+            ),
+        )
+
     # --- outcomes --------------------------------------------------------------------------
     def _guard_auth(self, row: WorkRow, step) -> None:
-        """Conclude a row; refused credentials stop the model (every row left is skipped)."""
+        """Conclude a row; refused credentials stop the model (every row left is skipped); a
+        create that may still land waits for its settle time (``_resolve_due``)."""
         try:
             done = step()
+        except NotSettled as later:
+            self._unsettled.append((row, later))
+            return
         except AuthError as exc:  # no request can succeed now: stop, count what is left
             self.abort = exc
             self.result.status, self.result.error = "error", str(exc)
@@ -456,6 +502,8 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     notices: Sequence[str] = (),
     run_id: str | None = None,
+    wall: Callable[[], dt.datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """Sync ``specs`` in order (parents first); one model's failure does not stop the others,
     but a run-level error (credentials, permissions, untrustworthy state) stops the run."""
@@ -523,6 +571,8 @@ def run_sync(
                 account_fields,
                 sender,
                 checks,
+                wall,
+                sleep,
             )
             current = sync.result
             if client is not None:
