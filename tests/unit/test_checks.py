@@ -4,7 +4,8 @@ import pytest
 
 from dbt_rdcrm.config.checks import Severity, create_rules, key_tests, link_key_types
 from dbt_rdcrm.config.spec_parsing import parse_sync
-from dbt_rdcrm.dbt.manifest import ModelNode, manifest_from_dict
+from dbt_rdcrm.dbt.manifest import ModelNode
+from dbt_rdcrm.dbt.manifest_reader import manifest_from_dict
 
 UID = "model.p.m"
 
