@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 
-from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
 from dbt_rdcrm.crm.client import OutcomeUnknown, Refused
 from dbt_rdcrm.sync.records import IdMapRow, WorkRow
 
