@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import click
 
 from dbt_rdcrm import runner
-from dbt_rdcrm.config.settings import resolve_paths
+from dbt_rdcrm.config.settings import TIMEOUT_SETTINGS, resolve_paths
 
 
 class SelectorOption(click.Option):
@@ -176,7 +176,7 @@ def build_invocation(kw) -> runner.Invocation:
             kw.get("base_url"),
             kw.get("rate_limit"),
             kw.get("max_attempts"),
-            {key: kw.get(key) for key in ("connect_timeout", "read_timeout", "request_timeout")},
+            {key: kw.get(key) for key, _, _ in TIMEOUT_SETTINGS},
         ),
         dbt=runner.DbtFlags(kw.get("dbt_vars"), kw.get("profile"), bool(kw.get("parse"))),
     )

@@ -82,6 +82,12 @@ def timeout_options(f):
             "RDCRM_REQUEST_TIMEOUT",
             "in all for one request, every attempt and backoff included (default 120)",
         ),
+        (
+            "--settle-timeout",
+            "RDCRM_SETTLE_TIMEOUT",
+            "a create left unanswered may still land in the CRM: it is looked up (before "
+            "anything is sent again) only once it is this old (default 60)",
+        ),
     ):
         f = click.option(
             flag, type=seconds, metavar="SECONDS", help=f"Seconds {what}; or ${variable}."
