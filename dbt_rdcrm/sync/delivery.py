@@ -20,83 +20,28 @@ Rules (each has a unit test in ``tests/unit/test_delivery.py``):
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
-from typing import Protocol
+from dataclasses import replace
 
 from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused, Transient
-from dbt_rdcrm.errors import AuthError
 from dbt_rdcrm.report.results import Outcome
 from dbt_rdcrm.sync import identify
+from dbt_rdcrm.sync.delivered import (
+    Crm,
+    Delivered,
+    NotSettled,
+    PermissionDenied,
+    Store,
+    settle_command,
+    settle_deadline,
+)
 from dbt_rdcrm.sync.identify import Found, LookupRefused
 from dbt_rdcrm.sync.planner import Create, Resolve, Update, payload_value
-from dbt_rdcrm.sync.records import IdMapRow, WorkRow, utcnow
+from dbt_rdcrm.sync.records import WorkRow, transition, utcnow
 
 UNKNOWN_CREATE_ATTEMPTS = 3
 CANDIDATES_SHOWN = 5
-
-
-class Crm(Protocol):
-    def create(self, resource: str, data: dict) -> dict: ...
-    def update(self, resource: str, record_id: str, data: dict) -> dict: ...
-    def search(self, resource: str, rdql: str, *, page_size: int, max_pages: int): ...
-
-
-class Store(Protocol):
-    def save(self, row: IdMapRow) -> None: ...
-    def flush(self) -> None: ...
-    def holders(self, model: str, crm_id: str) -> set[str]: ...
-
-
-class PermissionDenied(AuthError):
-    """The CRM answered 403: the credentials lack a permission the sync needs."""
-
-
-class NotSettled(Exception):
-    """An earlier create of this row is too recent to be looked up: the CRM may still be
-    making its record. Resolve it (``Delivery.resolve`` with ``data``, ``sent`` and
-    ``attempts_left``) once the wall clock reaches ``until``; ``error`` is why its outcome is
-    unknown, for a row that cannot wait."""
-
-    def __init__(
-        self,
-        until: dt.datetime,
-        data: dict,
-        sent: dict,
-        attempts_left: int,
-        error: CrmError | None = None,
-    ):
-        super().__init__(f"an earlier create may still land until {until:%H:%M:%S} UTC")
-        self.until = until
-        self.data = data
-        self.sent = sent
-        self.attempts_left = attempts_left
-        self.error = error
-
-
-@dataclass(frozen=True)
-class Delivered:
-    """How one row ended."""
-
-    outcome: Outcome
-    reason: str | None = None
-    crm_id: str | None = None
-    operation: str = "send"
-    status: int | None = None
-    field: str | None = None
-    differences: tuple[str, ...] = ()  # fields the CRM's answer does not hold as sent
-
-    @property
-    def is_issue(self) -> bool:
-        return self.reason is not None
-
-
-def settle_command(spec: SyncSpec, key: str, candidates: list[str] | None = None) -> str:
-    adopt = f"`dbt-rdcrm state resolve {spec.model} {key!r} --crm-id <id>`" if candidates else None
-    create = f"`dbt-rdcrm state resolve {spec.model} {key!r} --create`"
-    return f"settle it with {adopt} or {create}" if adopt else f"settle it with {create}"
 
 
 class Delivery:
@@ -156,7 +101,10 @@ class Delivery:
         self._record(row, crm_id=crm_id, synced=True)
         operation = "update" if outcome is Outcome.UPDATED else "adopt"
         return Delivered(
-            outcome, crm_id=crm_id, operation=operation, differences=self._verify(data, record)
+            outcome,
+            crm_id=crm_id,
+            operation=operation,
+            differences=identify.answer_differences(data, record),
         )
 
     def update_failed(self, row: WorkRow, crm_id: str, data: dict, exc: CrmError) -> Delivered:
@@ -247,7 +195,7 @@ class Delivery:
             Outcome.CREATED,
             crm_id=crm_id,
             operation="create",
-            differences=self._verify(data, record),
+            differences=identify.answer_differences(data, record),
         )
 
     def create_failed(
@@ -266,13 +214,6 @@ class Delivery:
             raise exc
         return self.resolve(row, data, data, attempts_left - 1, error=exc)
 
-    @staticmethod
-    def _verify(sent: dict, record: object) -> tuple[str, ...]:
-        """What the CRM's answer says did not stick (its answer carries the record)."""
-        if not isinstance(record, dict) or not record:
-            return ()
-        return tuple(identify.differences(sent, record))
-
     def resolve(
         self,
         row: WorkRow,
@@ -286,7 +227,8 @@ class Delivery:
         until = self.settles_at(row)
         if until is not None and self.now() < until:
             raise NotSettled(until, data, sent, attempts_left, error)
-        found = self._find_sent(row, sent)
+        since = row.state.pending_since if row.state is not None else None
+        found = identify.what_was_sent(self.crm, self.spec, row.key, sent, since)
         ids = self._unclaimed(row, found)
         if len(ids) == 1:
             if sent == data:
@@ -310,22 +252,7 @@ class Delivery:
 
     def settles_at(self, row: WorkRow) -> dt.datetime | None:
         """When the row's unanswered create can no longer land (None: no intent, or no wait)."""
-        since = row.state.pending_since if row.state is not None else None
-        if since is None or self.settle_s <= 0:
-            return None
-        if since.tzinfo is not None:  # a warehouse may hand back an aware time: compare in UTC
-            since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
-        return since + dt.timedelta(seconds=self.settle_s)
-
-    def _find_sent(self, row: WorkRow, sent: dict) -> Found:
-        spec, mode = self.spec, self.spec.mode
-        if spec.identity is not None:
-            return identify.by_field(self.crm, mode, spec.identity, [row.key])[row.key]
-        value = payload_value(sent, spec.match) if spec.match else None
-        if value is not None:
-            return identify.by_field(self.crm, mode, spec.match, [value])[value]
-        since = row.state.pending_since if row.state is not None else None
-        return identify.by_content(self.crm, mode, sent, since)
+        return settle_deadline(row.state.pending_since if row.state else None, self.settle_s)
 
     def _unclaimed(self, row: WorkRow, found: Found) -> list[str]:
         """Candidate ids that no other key of this model holds."""
@@ -383,45 +310,10 @@ class Delivery:
         )
 
     # --- state -----------------------------------------------------------------------------
-    def _record(
-        self,
-        row: WorkRow,
-        *,
-        crm_id: str | None = None,
-        synced: bool = False,
-        cleared: bool = False,
-        pending: dict | None | bool = False,
-        refused: str | None = None,
-        unsynced: bool = False,
-    ) -> None:
-        """Save what the CRM now holds for this row's key (buffered until the next flush)."""
+    def _record(self, row: WorkRow, **change) -> None:
+        """Save what the CRM now holds for this row's key (buffered until the next flush);
+        ``change`` as :func:`records.transition` takes it."""
         if row.key is None:
             return
-        now = self.now()
-        state = row.state or IdMapRow(self.spec.model, row.key, self.spec.mode.object_type)
-        if synced:
-            state = state.without_intent(
-                crm_id=crm_id,
-                synced_hash=row.row_hash,
-                synced_at=now,
-                refused_hash=None,
-                refused_reason=None,
-            )
-        if cleared:
-            state = replace(state, crm_id=None, synced_hash=None)
-        if pending is not False:
-            state = replace(
-                state,
-                pending_hash=row.row_hash if pending else None,
-                pending_since=now if pending else None,
-                pending_payload=json.dumps(pending, sort_keys=True, default=str)
-                if pending
-                else None,
-            )
-        if unsynced:
-            state = replace(state, synced_hash=None)
-        if refused is not None:
-            state = replace(state, refused_hash=row.row_hash, refused_reason=refused[:500])
-        state = replace(state, updated_at=now)
-        row.state = state
-        self.store.save(state)
+        row.state = transition(row, self.spec, self.now(), **change)
+        self.store.save(row.state)

@@ -27,7 +27,8 @@ from dbt_rdcrm.report.events import (
 )
 from dbt_rdcrm.report.results import PLANNED_ID, ModelResult, Outcome, RowIssue, RunResult
 from dbt_rdcrm.sync import preflight
-from dbt_rdcrm.sync.delivery import Delivered, Delivery, NotSettled
+from dbt_rdcrm.sync.delivered import Delivered, NotSettled
+from dbt_rdcrm.sync.delivery import Delivery
 from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.planner import (
     Create,

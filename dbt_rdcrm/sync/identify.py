@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from dbt_rdcrm.config.fields import Mode
 from dbt_rdcrm.crm.client import Refused
+from dbt_rdcrm.sync.planner import payload_value
 
 CLOCK_SKEW = dt.timedelta(minutes=10)
 PAGE_SIZE = 200
@@ -170,3 +171,22 @@ def differences(sent: dict, record: dict) -> list[str]:
         elif not same_value(value, record[key]):
             found.append(f"{key} differs")
     return found
+
+
+def what_was_sent(client, spec, key: str, sent: dict, since: dt.datetime | None) -> Found:
+    """The records an unanswered create of row ``key`` may have made: through the identity
+    field, else the ``match:`` field's value in what was sent, else everything sent (created
+    since ``since``)."""
+    if spec.identity is not None:
+        return by_field(client, spec.mode, spec.identity, [key])[key]
+    value = payload_value(sent, spec.match) if spec.match else None
+    if value is not None:
+        return by_field(client, spec.mode, spec.match, [value])[value]
+    return by_content(client, spec.mode, sent, since)
+
+
+def answer_differences(sent: dict, record: object) -> tuple[str, ...]:
+    """What the CRM's answer to a write says did not stick (the answer carries the record)."""
+    if not isinstance(record, dict) or not record:
+        return ()
+    return tuple(differences(sent, record))

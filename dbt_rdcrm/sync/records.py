@@ -96,3 +96,44 @@ class WorkRow:
     row_hash: str
     link_ids: dict[str, str | None]
     state: IdMapRow | None
+
+
+def transition(
+    row: WorkRow,
+    spec,
+    now: dt.datetime,
+    *,
+    crm_id: str | None = None,
+    synced: bool = False,
+    cleared: bool = False,
+    pending: dict | None | bool = False,
+    refused: str | None = None,
+    unsynced: bool = False,
+) -> IdMapRow:
+    """The row's id map entry after what the CRM just did: ``synced`` (in step with ``crm_id``,
+    any intent settled), ``cleared`` (the record is gone), ``pending`` (a create intent with
+    its payload; None drops it; False leaves it), ``refused`` (the CRM refused this content),
+    ``unsynced`` (no longer in step)."""
+    state = row.state or IdMapRow(spec.model, row.key, spec.mode.object_type)
+    if synced:
+        state = state.without_intent(
+            crm_id=crm_id,
+            synced_hash=row.row_hash,
+            synced_at=now,
+            refused_hash=None,
+            refused_reason=None,
+        )
+    if cleared:
+        state = replace(state, crm_id=None, synced_hash=None)
+    if pending is not False:
+        state = replace(
+            state,
+            pending_hash=row.row_hash if pending else None,
+            pending_since=now if pending else None,
+            pending_payload=json.dumps(pending, sort_keys=True, default=str) if pending else None,
+        )
+    if unsynced:
+        state = replace(state, synced_hash=None)
+    if refused is not None:
+        state = replace(state, refused_hash=row.row_hash, refused_reason=refused[:500])
+    return replace(state, updated_at=now)

@@ -9,7 +9,8 @@ from fakes import Clock, MemoryStore, ScriptedCrm, Step, row, spec, with_state
 
 from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused, Transient
 from dbt_rdcrm.report.results import Outcome
-from dbt_rdcrm.sync.delivery import Delivery, NotSettled, PermissionDenied
+from dbt_rdcrm.sync.delivered import NotSettled, PermissionDenied
+from dbt_rdcrm.sync.delivery import Delivery
 from dbt_rdcrm.sync.planner import Create, Resolve, Update, decide
 
 MARIA = {"name": "Maria Silva", "email": "maria@a.com"}
