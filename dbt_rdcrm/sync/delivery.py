@@ -75,11 +75,12 @@ def settle_command(spec: SyncSpec, key: str, candidates: list[str] | None = None
 class Delivery:
     """Sends the decisions of one model's rows and records what the CRM now holds."""
 
-    def __init__(self, spec: SyncSpec, store: Store, crm: Crm):
+    def __init__(self, spec: SyncSpec, store: Store, crm: Crm, matches=None):
         self.spec = spec
         self.store = store
         self.crm = crm
         self.resource = spec.mode.value
+        self.matches = matches  # the run's answers to match lookups (sync.matching), if any
 
     def apply(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
         try:
@@ -154,7 +155,11 @@ class Delivery:
         self, row: WorkRow, data: dict, match: str | None, then: dict | None = None
     ) -> Delivered:
         if match is not None:
-            found = identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
+            found = (
+                self.matches.find(match)
+                if self.matches is not None
+                else identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
+            )
             ids = self._unclaimed(row, found)
             if len(ids) == 1:  # the record exists already: it is updated, and remembered
                 return self.update(row, ids[0], {**data, **(then or {})})
