@@ -117,12 +117,12 @@ class Window:
         return sorted([s for s in self.stamps if s > cutoff] + [now] * len(self.in_flight))
 
     def remember(self, stamps: list[float], paused_until: float | None, now: float) -> None:
-        """Add requests another run made (times on this clock); past and future ones are
-        ignored."""
+        """Add requests another run made (times on this clock): ones past the window are
+        ignored, ones after ``now`` (rounding, another machine's clock) are taken as now."""
         cutoff = now - WINDOW - self.margin
         for stamp in stamps:
-            if cutoff < stamp <= now:
-                bisect.insort(self.stamps, stamp)
+            if cutoff < stamp:
+                bisect.insort(self.stamps, min(stamp, now))
         if self.stamps:
             self.next_at = max(self.next_at, self.stamps[-1] + self.interval)
         if paused_until is not None:
