@@ -26,14 +26,10 @@ from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.crm.client import CrmClient
 from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.dbt.columns import resolve_columns
-from dbt_rdcrm.dbt.manifest import (
-    Manifest,
-    ModelNode,
-    load_manifest,
-    manifest_from_dict,
-    newer_project_files,
-)
+from dbt_rdcrm.dbt.manifest import Manifest, ModelNode
+from dbt_rdcrm.dbt.manifest_reader import load_manifest, manifest_from_dict
 from dbt_rdcrm.dbt.selection import Selection, select_models
+from dbt_rdcrm.dbt.staleness import newer_project_files
 from dbt_rdcrm.errors import ConfigError, RdcrmError, SelectionError, UsageError
 from dbt_rdcrm.report.events import Emit, Event, RateLimitWait, RunFinished
 from dbt_rdcrm.report.masking import masking_emit
@@ -483,7 +479,11 @@ def _sync(
     ) as s:
         if pace is not None:
             pace.consider(s.store)
-        options = replace(options, concurrency=s.settings.concurrency)
+        options = replace(
+            options,
+            concurrency=s.settings.concurrency,
+            settle_seconds=s.settings.settle_timeout,
+        )
         return run_sync(
             s.specs,
             s.columns,

@@ -621,7 +621,7 @@ def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
     from dbt_rdcrm.config.catalog import build_catalog
     from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
+    from dbt_rdcrm.dbt.manifest_reader import load_manifest, manifest_from_dict
     from dbt_rdcrm.dbt.warehouse import Warehouse
     from dbt_rdcrm.sync.state import ID_MAP_COLUMNS, StateConfig, StateStore
 

@@ -44,7 +44,7 @@ def seed_synced_crm(root: Path, base_url: str, fixtures_path: Path) -> int:
     in the CRM (the payloads the planner builds, one created per second) as emulator fixtures."""
     from dbt_rdcrm.config.catalog import build_catalog
     from dbt_rdcrm.dbt.columns import resolve_columns
-    from dbt_rdcrm.dbt.manifest import load_manifest, manifest_from_dict
+    from dbt_rdcrm.dbt.manifest_reader import load_manifest, manifest_from_dict
     from dbt_rdcrm.dbt.warehouse import Warehouse
     from dbt_rdcrm.emulator.fixtures import load_fixtures
     from dbt_rdcrm.emulator.store import iso_timestamp

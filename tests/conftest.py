@@ -18,7 +18,11 @@ from support import (
 from dbt_rdcrm.emulator import Emulator
 
 # The emulator's rate limit is off, so is the client's: tests do not wait for pacing.
-EMULATOR_ENV = {"RDCRM_ACCESS_TOKEN": "emulator-token", "RDCRM_RATE_LIMIT": "0"}
+EMULATOR_ENV = {
+    "RDCRM_ACCESS_TOKEN": "emulator-token",
+    "RDCRM_RATE_LIMIT": "0",
+    "RDCRM_SETTLE_TIMEOUT": "2",  # an unanswered create is looked up 2 s after it left
+}
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ import itertools
 import re
 from dataclasses import dataclass, field, replace
 
-from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
 from dbt_rdcrm.crm.client import OutcomeUnknown, Refused
 from dbt_rdcrm.sync.records import IdMapRow, WorkRow
 
@@ -138,7 +138,8 @@ class Step:
     """What the scripted CRM does with the next matching request."""
 
     method: str
-    action: str  # "unknown_landed" | "unknown_lost" | "refuse" | "error" | "fail"
+    # "unknown_landed" | "unknown_lost" | "unknown_held" (lands at land_held()) | "error" | "fail"
+    action: str
     status: int = 0
     error: Exception | None = None
 
@@ -152,6 +153,7 @@ class ScriptedCrm:
     calls: list[tuple[str, str]] = field(default_factory=list)
     before_create: object = None  # called with (resource, data) when a POST arrives
     requests_sent: int = 0
+    held: list[tuple[str, dict]] = field(default_factory=list)  # creates still being made
     custom_fields: dict[str, list[str]] = field(
         default_factory=lambda: {"contact": ["cpf", "dbt_key"], "deal": ["valor_credito"]}
     )
@@ -173,6 +175,12 @@ class ScriptedCrm:
         }
         return record_id
 
+    def land_held(self) -> None:
+        """The creates the CRM was still making land now."""
+        for resource, data in self.held:
+            self.add(resource, **data)
+        self.held = []
+
     def _next(self, method: str) -> Step | None:
         for i, step in enumerate(self.script):
             if step.method == method:
@@ -189,6 +197,9 @@ class ScriptedCrm:
             raise step.error
         if step is not None and step.action == "unknown_lost":
             raise OutcomeUnknown(503, "server error on create")
+        if step is not None and step.action == "unknown_held":
+            self.held.append((resource, copy.deepcopy(data)))
+            raise OutcomeUnknown(504, "gateway timeout: the CRM is still making the record")
         record_id = self.add(resource, **copy.deepcopy(data))
         if step is not None and step.action == "unknown_landed":
             raise OutcomeUnknown(0, "timed out after the create was sent")
@@ -267,11 +278,13 @@ def _values(record: dict, field_name: str) -> list[str]:
     return [str(value).lower()] if value is not None else []
 
 
-def sync_models(specs, store, crm, **options):
-    """``run_sync`` of ``specs`` on in-memory state and a scripted CRM (None: a plan's)."""
+def sync_models(specs, store, crm, clock=None, **options):
+    """``run_sync`` of ``specs`` on in-memory state and a scripted CRM (None: a plan's), on
+    ``clock`` (a :class:`Clock`) when given."""
     from dbt_rdcrm.report.events import ignore
     from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 
+    timing = {"wall": clock, "sleep": clock.sleep} if clock is not None else {}
     return run_sync(
         specs,
         {s.model: {} for s in specs},
@@ -283,9 +296,28 @@ def sync_models(specs, store, crm, **options):
         base_url="https://crm.test/crm/v2",
         rate_limit=0,
         invocation_id=None,
+        **timing,
     )
 
 
 def with_state(work_row: WorkRow, **values) -> WorkRow:
     state = work_row.state or IdMapRow("m", work_row.key, "contact")
     return replace(work_row, state=replace(state, **values))
+
+
+class Clock:
+    """A wall clock the test moves; ``sleep`` moves it and lets held creates land."""
+
+    def __init__(self, crm: ScriptedCrm | None = None):
+        self.time = dt.datetime(2026, 1, 5, 12, 0, 0)
+        self.crm = crm
+        self.slept: list[float] = []
+
+    def __call__(self) -> dt.datetime:
+        return self.time
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.time += dt.timedelta(seconds=seconds)
+        if self.crm is not None:
+            self.crm.land_held()

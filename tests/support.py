@@ -227,9 +227,28 @@ def install_dbt_package(project_dir: Path) -> None:
     (project_dir / "dbt_packages" / "dbt_rdcrm").symlink_to(DBT_PACKAGE)
 
 
-def build_sample(destination: Path, pg_schema: str | None = None) -> Project:
+KEYLESS_MODEL = "crm_event_leads"
+
+
+def without_keyless_model(project_dir: Path) -> None:
+    """Take the sample's keyless model (and its seed) out of a copy: the shared fixtures' tests
+    pin the counts and output of the five keyed models; the sample as shipped, keyless model
+    included, has its own tests (``build_sample(..., shipped=True)``)."""
+    (project_dir / "models" / "crm" / f"{KEYLESS_MODEL}.sql").unlink()
+    (project_dir / "seeds" / "raw_event_leads.csv").unlink()
+    schema = project_dir / "models" / "crm" / "schema.yml"
+    text = schema.read_text()
+    head, found, _ = text.partition(f"\n  - name: {KEYLESS_MODEL}\n")
+    assert found, f"{KEYLESS_MODEL} must stay the last model of schema.yml"
+    schema.write_text(head.rstrip("\n") + "\n")
+
+
+def build_sample(
+    destination: Path, pg_schema: str | None = None, *, shipped: bool = False
+) -> Project:
     """Copy the sample project and `dbt build` it into its own DuckDB file, or into a
-    PostgreSQL schema when ``pg_schema`` is given."""
+    PostgreSQL schema when ``pg_schema`` is given; without its keyless model unless
+    ``shipped``."""
     shutil.copytree(
         SAMPLE,
         destination,
@@ -237,6 +256,8 @@ def build_sample(destination: Path, pg_schema: str | None = None) -> Project:
             "target", "logs", "dbt_packages", "package-lock.yml", "*.duckdb", "*.wal", ".emulator*"
         ),
     )
+    if not shipped:
+        without_keyless_model(destination)
     install_dbt_package(destination)
     if pg_schema:
         (destination / "profiles.yml").write_text(POSTGRES_PROFILE.format(schema=pg_schema))

@@ -10,7 +10,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from dbt_rdcrm.config.fields import LINKABLE
-from dbt_rdcrm.config.specs import SyncSpec, parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
+from dbt_rdcrm.config.specs import SyncSpec
 from dbt_rdcrm.dbt.manifest import Manifest, ModelNode
 from dbt_rdcrm.errors import ConfigError, Problem
 

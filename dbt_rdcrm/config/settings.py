@@ -34,16 +34,19 @@ VAR_KEYS = (
     "connect_timeout",
     "read_timeout",
     "request_timeout",
+    "settle_timeout",
 )
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 SECRET_VAR_KEYS = ("access_token", "refresh_token", "client_secret", "token")
 DEFAULT_RATE_LIMIT = 120
+DEFAULT_SETTLE_TIMEOUT = 60.0  # an unanswered create may still land this long after it left
 DEFAULT_CONCURRENCY = 4  # writes in flight: enough to reach 120/min at 1.5 s a request
 # (vars key, environment variable, default): seconds, each a positive number
 TIMEOUT_SETTINGS = (
     ("connect_timeout", "RDCRM_CONNECT_TIMEOUT", DEFAULT_CONNECT_TIMEOUT),
     ("read_timeout", "RDCRM_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
     ("request_timeout", "RDCRM_REQUEST_TIMEOUT", DEFAULT_REQUEST_BUDGET),
+    ("settle_timeout", "RDCRM_SETTLE_TIMEOUT", DEFAULT_SETTLE_TIMEOUT),
 )
 
 
@@ -67,6 +70,7 @@ class Settings:
     max_attempts: int = DEFAULT_MAX_ATTEMPTS
     concurrency: int = DEFAULT_CONCURRENCY
     timeouts: Timeouts = Timeouts()
+    settle_timeout: float = DEFAULT_SETTLE_TIMEOUT  # see DEFAULT_SETTLE_TIMEOUT
 
 
 def read_project_file(project_dir: Path) -> dict:
@@ -198,6 +202,7 @@ def resolve_settings(
         timeouts=Timeouts(
             seconds["connect_timeout"], seconds["read_timeout"], seconds["request_timeout"]
         ),
+        settle_timeout=seconds["settle_timeout"],
         state_database=str(database) if database else None,
         state_schema=names["state_schema"],
         id_map_table=names["id_map_table"],

@@ -7,7 +7,8 @@ from __future__ import annotations
 import yaml
 
 from dbt_rdcrm.config.specs import SyncSpec
-from dbt_rdcrm.dbt.manifest import EXPOSURES_MARK, ModelNode
+from dbt_rdcrm.dbt.manifest import ModelNode
+from dbt_rdcrm.dbt.staleness import EXPOSURES_MARK
 
 HEADER = f"""\
 {EXPOSURES_MARK}: one exposure per declared RD Station CRM sync.

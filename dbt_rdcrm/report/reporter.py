@@ -1,15 +1,18 @@
-"""Render engine events for people (rich progress + summary table) and machines (JSON)."""
+"""The reporters: they turn the engine's events into output as the run goes.
+
+:class:`HumanReporter` shows progress (live bars on a terminal, a line now and then off one),
+one line per model, then the summary (:mod:`dbt_rdcrm.report.summary`); :class:`JsonReporter`
+prints the run results as one JSON document; :func:`fan_out` hands every event to several.
+"""
 
 from __future__ import annotations
 
 import json
-import math
 import threading
 import time
 from collections.abc import Callable
 from typing import IO
 
-from rich import box
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -19,8 +22,6 @@ from rich.progress import (
     TextColumn,
     TimeElapsedColumn,
 )
-from rich.table import Table
-from rich.text import Text
 
 from dbt_rdcrm.redaction import redact
 from dbt_rdcrm.report.events import (
@@ -33,225 +34,15 @@ from dbt_rdcrm.report.events import (
     RunFinished,
     RunStarted,
 )
-from dbt_rdcrm.report.results import ModelResult, Outcome, RunResult
+from dbt_rdcrm.report.results import ModelResult, RunResult
+from dbt_rdcrm.report.summary import print_summary
+from dbt_rdcrm.report.summary_table import SUMMARY_OUTCOMES
 from dbt_rdcrm.report.terminal import shown as visible
+from dbt_rdcrm.report.wording import clock_text, duration_text, plural, status_word
 
-FAILURES_SHOWN = 10
-SUMMARY_OUTCOMES = (
-    Outcome.CREATED,
-    Outcome.UPDATED,
-    Outcome.RECREATED,
-    Outcome.UNCHANGED,
-    Outcome.WAITING,
-    Outcome.REJECTED,
-    Outcome.FAILED,
-    Outcome.UNRESOLVED,
-    Outcome.SKIPPED,
-)
-ALWAYS_SHOWN = (Outcome.CREATED, Outcome.UPDATED, Outcome.UNCHANGED)
 REFRESH_SECONDS = 0.1  # a terminal's progress is redrawn at most this often
 PROGRESS_EVERY = 30.0  # off a terminal, a progress line at least this often
 HEARTBEAT_SECONDS = 5.0  # how often the CLI's reporter checks that a line is due
-
-
-def plural(n: int, noun: str) -> str:
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m{secs:02d}s" if hours else f"{minutes}m{secs:02d}s"
-
-
-def eta_text(seconds: float) -> str:
-    """An ETA rounded up to whole seconds: ``6s``, ``1m30s``, ``14h00m00s``."""
-    whole = math.ceil(round(seconds, 3))
-    return _duration(whole) if seconds >= 60 else f"{whole}s"
-
-
-def eta_line(result: RunResult) -> str:
-    """What a plan's requests will take: ``12 requests: about 7s at 120 requests/minute, 1 at a
-    time, 0.30s each (assumed)``."""
-    requests = result.totals()["planned_requests"]
-    if not requests:
-        return "0 requests: nothing to send"
-    pace = result.pace
-    how = f"{pace.concurrency} at a time, {pace.per_request_s:.2f}s each ({pace.source})"
-    eta = eta_text(result.eta(requests) or 0.0)
-    if result.rate_limit <= 0:
-        return f"{plural(requests, 'request')}: about {eta} with no rate limit, {how}"
-    return (
-        f"{plural(requests, 'request')}: about {eta} at {result.rate_limit} requests/minute, {how}"
-    )
-
-
-def limiter_line(result: RunResult) -> str | None:
-    """A sync's use of the rate limit: requests, 429 answers and time held back."""
-    stats = result.limiter
-    if stats is None or result.dry_run:
-        return None
-    limit = f"{result.rate_limit}/minute" if result.rate_limit > 0 else "none"
-    throttled = f"{stats.throttled or 'none'} answered 429"
-    return (
-        f"Rate limit ({limit}): {plural(stats.requests, 'request')}, {throttled}, "
-        f"{_duration(stats.waited_s)} waited"
-    )
-
-
-def _clock(seconds: float) -> str:
-    minutes, secs = divmod(int(round(seconds)), 60)
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}"
-
-
-def status_word(m: ModelResult) -> str:
-    """``ok``, ``warn`` (done, but some rows failed or were rejected), ``failed`` or ``error``."""
-    if m.status == "success":
-        return "warn" if m.problems else "ok"
-    return m.status
-
-
-def _cell(n: int) -> str:
-    return str(n) if n else ""
-
-
-NOT_SENT = (
-    Outcome.WAITING,
-    Outcome.REJECTED,
-    Outcome.FAILED,
-    Outcome.UNRESOLVED,
-    Outcome.SKIPPED,
-)
-
-
-def summary_table(result: RunResult, plain: bool, wide: bool = False) -> Table:
-    """Per model: what happened, readable at 80 columns: created, updated, unchanged, rows not
-    sent (waiting, rejected, failed, skipped: the lines below say why), time; zeros blank.
-    ``wide`` splits every outcome and adds mode, rows read and requests (the JSON has it all)."""
-    title = "dbt-rdcrm plan" if result.dry_run else "dbt-rdcrm sync"
-    table = Table(
-        title=title,
-        box=box.ASCII if plain else box.SIMPLE_HEAVY,
-        title_justify="left",
-        show_footer=len(result.models) > 1,
-        collapse_padding=not plain,
-        show_edge=not plain,
-    )
-    totals = result.totals()
-    numbers = dict(justify="right", no_wrap=True)
-    longest = max((len(m.model) for m in result.models), default=5)
-    table.add_column("model", footer="total", overflow="fold", min_width=min(longest, 12))
-    if wide:
-        table.add_column("mode", no_wrap=True)
-    table.add_column("status", no_wrap=True)
-    if wide:
-        table.add_column("read", footer=_cell(totals["rows_read"]), **numbers)
-    shown = SUMMARY_OUTCOMES if wide else ALWAYS_SHOWN
-    for outcome in shown:
-        table.add_column(outcome.value, footer=_cell(totals[outcome.value]), **numbers)
-    if not wide:
-        table.add_column(
-            "not sent", footer=_cell(sum(totals[o.value] for o in NOT_SENT)), **numbers
-        )
-    requests_key = "planned_requests" if result.dry_run else "requests"
-    if wide:
-        table.add_column("requests", footer=_cell(totals[requests_key]), **numbers)
-    if result.dry_run:
-        table.add_column("eta", footer=eta_text(result.eta(totals[requests_key]) or 0), **numbers)
-    else:
-        table.add_column("time", footer=_duration(result.elapsed), **numbers)
-    for m in result.models:
-        cells = [visible(m.model), visible(m.mode)] if wide else [visible(m.model)]
-        cells.append(status_word(m))
-        if wide:
-            cells.append(_cell(m.rows_read))
-        cells += [_cell(m.counts.get(o, 0)) for o in shown]
-        if not wide:
-            cells.append(_cell(sum(m.counts.get(o, 0) for o in NOT_SENT)))
-        if wide:
-            cells.append(_cell(m.planned_requests if result.dry_run else m.requests))
-        if result.dry_run:
-            cells.append(eta_text(result.eta(m.planned_requests) or 0))
-        else:
-            cells.append(_duration(m.duration))
-        table.add_row(*cells)
-    return table
-
-
-def print_table(console: Console, table: Table, natural: bool = False) -> None:
-    """Print ``table`` fitted to the console, or at its natural width (``--wide``: every
-    column whole; on a narrow terminal the lines wrap)."""
-    if not natural:
-        console.print(table)
-        return
-    options = console.options.update(width=10_000)
-    width = max(console.width, table.__rich_measure__(console, options).maximum)
-    options = options.update(width=width, max_width=width)
-    for line in console.render_lines(table, options, pad=False):
-        text = Text.assemble(*((segment.text, segment.style) for segment in line))
-        console.print(text, soft_wrap=True, crop=False)
-
-
-def failure_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
-    """The first rows that did not go through (keys in natural order), with their reason."""
-    lines = []
-    for m in result.models:
-        if m.error:
-            lines.append(f"{m.model}: {m.error}")
-        for issue in m.sorted_issues():
-            status = f" [HTTP {issue.http_status}]" if issue.http_status else ""
-            lines.append(f"{m.model} {issue.label}: {issue.outcome.value}{status}: {issue.message}")
-    shown = [redact(line) for line in lines[:limit]]
-    hidden = (
-        sum(m.issue_total for m in result.models)
-        + sum(1 for m in result.models if m.error)
-        - len(shown)
-    )
-    if hidden > 0:
-        shown.append(f"... and {hidden} more (see target/{result.results_file})")
-    return shown
-
-
-def reason_lines(result: RunResult, limit: int = FAILURES_SHOWN) -> list[str]:
-    """Per model, how many rows would not go through and why (most frequent reasons first)."""
-    lines = [
-        f"{m.model}: {entry['rows']} {entry['outcome']}: {entry['reason']}"
-        for m in result.models
-        for entry in m.reason_counts()
-    ]
-    hidden = len(lines) - limit
-    return lines[:limit] + (
-        [f"... and {hidden} more reasons (see --output json)"] if hidden > 0 else []
-    )
-
-
-def skipped_lines(result: RunResult) -> list[str]:
-    """Rows left out because models stopped early: how many, where, and why (per reason)."""
-    by_reason: dict[str, list[ModelResult]] = {}
-    for m in result.models:
-        if m.stopped and m.counts.get(Outcome.SKIPPED, 0):
-            by_reason.setdefault(m.stopped, []).append(m)
-    lines = []
-    for reason, models in by_reason.items():
-        total = sum(m.counts[Outcome.SKIPPED] for m in models)
-        where = ", ".join(f"{m.model} {m.counts[Outcome.SKIPPED]}" for m in models)
-        lines.append(f"{plural(total, 'row')} skipped ({where}): {reason}")
-    return lines
-
-
-def sample_lines(result: RunResult) -> list[str]:
-    """``plan --show``: each kept payload on one line, keyed by row key and target CRM id."""
-    lines = []
-    for m in result.models:
-        for operation, samples in m.samples.items():
-            for sample in samples:
-                target = f" -> {sample['crm_id']}" if sample.get("crm_id") else ""
-                data = json.dumps(sample["data"], ensure_ascii=False, default=str)
-                lines.append(f"{m.model} {operation} key {sample['key']}{target}: {data}")
-    return lines
 
 
 class HumanReporter:
@@ -390,7 +181,9 @@ class HumanReporter:
         rate = f"{speed * 60:.0f} rows/min" if speed else ""
         if self.waiting >= 1:
             rate = f"rate limit: next request in {self.waiting:.0f}s"
-        self.progress.update(task_id, rate=rate, eta=_clock(eta) if eta is not None else "-:--:--")
+        self.progress.update(
+            task_id, rate=rate, eta=clock_text(eta) if eta is not None else "-:--:--"
+        )
 
     def tick(self) -> None:
         """Off a terminal: print a progress line if none came for ``PROGRESS_EVERY`` seconds."""
@@ -408,7 +201,7 @@ class HumanReporter:
             remaining = max(0, m.to_process - self.current_done)
             eta = self._eta(remaining, speed)
             pace = f", {speed * 60:.0f} rows/min" if speed else ""
-            left = f", about {_clock(eta)} left" if eta is not None else ""
+            left = f", about {clock_text(eta)} left" if eta is not None else ""
             line = f"... {m.model}: {self.current_done} of {m.to_process} rows{pace}{left}"
             self.console.print(visible(line), soft_wrap=True)
 
@@ -437,7 +230,7 @@ class HumanReporter:
         cost = (
             f"{plural(m.planned_requests, 'request')} planned"
             if self.dry_run
-            else f"{plural(m.requests, 'request')}, {_duration(m.duration)}"
+            else f"{plural(m.requests, 'request')}, {duration_text(m.duration)}"
         )
         line = (
             f"{self.position} of {self.total_models} {word} {m.model}: {counts or 'no rows'}"
@@ -450,31 +243,7 @@ class HumanReporter:
         if self.progress is not None:
             self.progress.stop()
             self.progress = None
-        self.console.print()
-        print_table(self.console, summary_table(result, self.plain, self.wide), self.wide)
-        if result.dry_run:
-            self.console.print(visible(eta_line(result)))
-        limits = limiter_line(result)
-        if limits:
-            self.console.print(visible(limits))
-        for notice in result.notices:
-            self.console.print(visible(redact(notice)))
-        for line in skipped_lines(result):
-            self.console.print(visible(line), soft_wrap=True)
-        failures = reason_lines(result) if result.dry_run else failure_lines(result)
-        if failures:
-            verb = "would not go" if result.dry_run else "did not go"
-            self.console.print(f"\nRows that {verb} through:")
-            for line in failures:
-                self.console.print("  " + visible(line), soft_wrap=True)
-        samples = sample_lines(result)
-        if samples:
-            how = (
-                "as they are (--unmasked)" if not result.samples_masked else "personal data masked"
-            )
-            self.console.print(f"\nPayloads ({how}):")
-            for line in samples:
-                self.console.print("  " + visible(line), soft_wrap=True)
+        print_summary(self.console, result, self.plain, self.wide)
 
 
 class JsonReporter:

@@ -8,6 +8,9 @@ Rules (each has a unit test in ``tests/unit/test_delivery.py``):
   if it provably belongs to the row (identity field, ``match:`` field, or everything sent) and no
   other key holds it. Several candidates, a lookup the CRM refuses or one too large to read make
   the row ``unresolved``, with the candidates and the command that settles it.
+- An unanswered create may still land while the CRM works on it: its lookup waits until the
+  intent is ``settle_s`` old (:class:`NotSettled` tells the caller when), so a "not found" is
+  never read while the first POST may still be held.
 - A 404 on a known id means the record is gone: it is found again (``match:``) or created again,
   and reported ``recreated``.
 - A failed write never leaves the row looking in step: its synced hash is cleared.
@@ -16,7 +19,9 @@ Rules (each has a unit test in ``tests/unit/test_delivery.py``):
 
 from __future__ import annotations
 
+import datetime as dt
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -49,6 +54,28 @@ class PermissionDenied(AuthError):
     """The CRM answered 403: the credentials lack a permission the sync needs."""
 
 
+class NotSettled(Exception):
+    """An earlier create of this row is too recent to be looked up: the CRM may still be
+    making its record. Resolve it (``Delivery.resolve`` with ``data``, ``sent`` and
+    ``attempts_left``) once the wall clock reaches ``until``; ``error`` is why its outcome is
+    unknown, for a row that cannot wait."""
+
+    def __init__(
+        self,
+        until: dt.datetime,
+        data: dict,
+        sent: dict,
+        attempts_left: int,
+        error: CrmError | None = None,
+    ):
+        super().__init__(f"an earlier create may still land until {until:%H:%M:%S} UTC")
+        self.until = until
+        self.data = data
+        self.sent = sent
+        self.attempts_left = attempts_left
+        self.error = error
+
+
 @dataclass(frozen=True)
 class Delivered:
     """How one row ended."""
@@ -75,11 +102,22 @@ def settle_command(spec: SyncSpec, key: str, candidates: list[str] | None = None
 class Delivery:
     """Sends the decisions of one model's rows and records what the CRM now holds."""
 
-    def __init__(self, spec: SyncSpec, store: Store, crm: Crm, matches=None):
+    def __init__(
+        self,
+        spec: SyncSpec,
+        store: Store,
+        crm: Crm,
+        *,
+        settle_s: float = 0.0,
+        now: Callable[[], dt.datetime] = utcnow,
+        matches=None,
+    ):
         self.spec = spec
         self.store = store
         self.crm = crm
         self.resource = spec.mode.value
+        self.settle_s = settle_s  # how long an unanswered create may still land
+        self.now = now
         self.matches = matches  # the run's answers to match lookups (sync.matching), if any
 
     def apply(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
@@ -232,7 +270,7 @@ class Delivery:
             raise exc
         if attempts_left <= 1 or not isinstance(exc, OutcomeUnknown):
             raise exc
-        return self.resolve(row, data, data, attempts_left - 1)
+        return self.resolve(row, data, data, attempts_left - 1, error=exc)
 
     @staticmethod
     def _verify(sent: dict, record: object) -> tuple[str, ...]:
@@ -242,9 +280,18 @@ class Delivery:
         return tuple(identify.differences(sent, record))
 
     def resolve(
-        self, row: WorkRow, data: dict, sent: dict, attempts_left: int = UNKNOWN_CREATE_ATTEMPTS
+        self,
+        row: WorkRow,
+        data: dict,
+        sent: dict,
+        attempts_left: int = UNKNOWN_CREATE_ATTEMPTS,
+        error: CrmError | None = None,
     ) -> Delivered:
-        """An earlier create may have landed: adopt its record if provably ours, else create."""
+        """An earlier create may have landed: adopt its record if provably ours, else create.
+        Raises :class:`NotSettled` while that create is younger than ``settle_s``."""
+        until = self.settles_at(row)
+        if until is not None and self.now() < until:
+            raise NotSettled(until, data, sent, attempts_left, error)
         found = self._find_sent(row, sent)
         ids = self._unclaimed(row, found)
         if len(ids) == 1:
@@ -266,6 +313,15 @@ class Delivery:
                 "than can be read",
             )
         return self.post(row, data, attempts_left)
+
+    def settles_at(self, row: WorkRow) -> dt.datetime | None:
+        """When the row's unanswered create can no longer land (None: no intent, or no wait)."""
+        since = row.state.pending_since if row.state is not None else None
+        if since is None or self.settle_s <= 0:
+            return None
+        if since.tzinfo is not None:  # a warehouse may hand back an aware time: compare in UTC
+            since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
+        return since + dt.timedelta(seconds=self.settle_s)
 
     def _find_sent(self, row: WorkRow, sent: dict) -> Found:
         spec, mode = self.spec, self.spec.mode
@@ -298,6 +354,18 @@ class Delivery:
             Outcome.UNRESOLVED,
             f"{why}; {settle_command(self.spec, row.key, candidates)}",
             field=field,
+            operation="resolve",
+        )
+
+    def unsettled(self, row: WorkRow, later: NotSettled) -> Delivered:
+        """A row whose earlier create may still land could not wait for it in this run: the
+        intent stays, so the next run looks the record up before creating it again."""
+        if later.error is not None:
+            return self.failed(row, later.error)
+        self._record(row, unsynced=True)
+        return Delivered(
+            Outcome.FAILED,
+            f"{later} (the next run looks the record up before creating it again)",
             operation="resolve",
         )
 
@@ -335,7 +403,7 @@ class Delivery:
         """Save what the CRM now holds for this row's key (buffered until the next flush)."""
         if row.key is None:
             return
-        now = utcnow()
+        now = self.now()
         state = row.state or IdMapRow(self.spec.model, row.key, self.spec.mode.object_type)
         if synced:
             state = state.without_intent(

@@ -27,7 +27,7 @@ from dbt_rdcrm.report.events import (
 )
 from dbt_rdcrm.report.results import PLANNED_ID, ModelResult, Outcome, RowIssue, RunResult
 from dbt_rdcrm.sync import preflight
-from dbt_rdcrm.sync.delivery import Delivered, Delivery
+from dbt_rdcrm.sync.delivery import Delivered, Delivery, NotSettled
 from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.matching import MatchAnswers, Observed
 from dbt_rdcrm.sync.planner import (
@@ -57,6 +57,7 @@ class SyncOptions:
     checkpoint_seconds: float = 5.0
     allow_mass_change: bool = False
     concurrency: int | None = None  # writes in flight at once (1: one at a time; None: 4)
+    settle_seconds: float = 0.0  # how long an unanswered create may still land in the CRM
 
 
 def _follow_up(sent: Sent) -> bool:
@@ -91,6 +92,8 @@ class ModelSync:
         account_fields: preflight.AccountFields | None = None,
         sender: Sender | None = None,
         checks: preflight.StateChecks | None = None,
+        wall: Callable[[], dt.datetime] = utcnow,
+        sleep: Callable[[float], None] = time.sleep,
     ):
         self.spec = spec
         self.columns = columns
@@ -109,7 +112,16 @@ class ModelSync:
         self.matches = MatchAnswers(spec, writing) if spec.match is not None else None
         if self.matches is not None and writing is not None:
             self.client = client = Observed(client, self.matches)
-        self.delivery = Delivery(spec, store, client, self.matches) if client is not None else None
+        self.delivery = (
+            Delivery(
+                spec, store, client, settle_s=options.settle_seconds, now=wall, matches=self.matches
+            )
+            if client is not None
+            else None
+        )
+        self.wall = wall
+        self.sleep = sleep
+        self._unsettled: list[tuple[WorkRow, NotSettled]] = []  # creates that may still land
         self.account_fields = account_fields or preflight.AccountFields(client)
         self.abort: RdcrmError | None = None
         self.checks = checks or preflight.StateChecks()
@@ -234,9 +246,11 @@ class ModelSync:
                         break
                     self._guard_auth(row, lambda r=row, d=decision: self._apply(r, d))
                 self._settle()
+                self._resolve_due()
                 self._maybe_flush()
         finally:
             self._settle(everything=True)
+            self._resolve_due(wait=True)
         if self._stop_reason is not None:  # the rows not read are counted, not read
             self._skip_rest(work, self._stop_reason)
 
@@ -313,11 +327,45 @@ class ModelSync:
             row, lambda: delivery.update_failed(row, decision.crm_id, decision.data, sent.error)
         )
 
+    def _resolve_due(self, *, wait: bool = False) -> None:
+        """Look up the unanswered creates that can no longer land (with ``wait``, all of them,
+        sleeping until each one's time): adopt, create again or leave for the next run."""
+        while self._unsettled:
+            now = self.wall()
+            due = [item for item in self._unsettled if item[1].until <= now]
+            if not due:
+                if not wait:
+                    return
+                earliest = min(later.until for _, later in self._unsettled)
+                self.sleep(max(0.0, (earliest - now).total_seconds()))
+                continue
+            self._settle(everything=True)  # the lookups must see every write recorded
+            for item in due:
+                self._unsettled.remove(item)
+                row, later = item
+                if self.abort is not None:  # no request can go now: the next run settles it
+                    self._conclude(row, self.delivery.unsettled(row, later))
+                    continue
+                self._guard_auth(row, lambda r=row, n=later: self._resolve(r, n))
+
+    def _resolve(self, row: WorkRow, later: NotSettled) -> Delivered:
+        delivery = self.delivery
+        return delivery.guarded(
+            row,
+            lambda: delivery.resolve(
+                row, later.data, later.sent, later.attempts_left, error=later.error
+            ),
+        )
+
     # --- outcomes --------------------------------------------------------------------------
     def _guard_auth(self, row: WorkRow, step) -> None:
-        """Conclude a row; refused credentials stop the model (every row left is skipped)."""
+        """Conclude a row; refused credentials stop the model (every row left is skipped); a
+        create that may still land waits for its settle time (``_resolve_due``)."""
         try:
             done = step()
+        except NotSettled as later:
+            self._unsettled.append((row, later))
+            return
         except AuthError as exc:  # no request can succeed now: stop, count what is left
             self.abort = exc
             self.result.status, self.result.error = "error", str(exc)
@@ -479,6 +527,8 @@ def run_sync(
     clock: Callable[[], float] = time.monotonic,
     notices: Sequence[str] = (),
     run_id: str | None = None,
+    wall: Callable[[], dt.datetime] = utcnow,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> RunResult:
     """Sync ``specs`` in order (parents first); one model's failure does not stop the others,
     but a run-level error (credentials, permissions, untrustworthy state) stops the run."""
@@ -546,6 +596,8 @@ def run_sync(
                 account_fields,
                 sender,
                 checks,
+                wall,
+                sleep,
             )
             current = sync.result
             if client is not None:

@@ -68,6 +68,7 @@ class InProcessRunner:
             "DBT_PROFILES_DIR",
             "RDCRM_ACCESS_TOKEN",
             "RDCRM_RATE_LIMIT",
+            "RDCRM_SETTLE_TIMEOUT",
             "RDCRM_BASE_URL",
             "NO_COLOR",
             "DBT_SEND_ANONYMOUS_USAGE_STATS",

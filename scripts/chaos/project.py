@@ -588,6 +588,9 @@ class ChaosProject:
             "DBT_PROFILES_DIR": str(self.path),
             "RDCRM_ACCESS_TOKEN": "emulator-token",
             "RDCRM_RATE_LIMIT": "0",
+            # an unanswered create is looked up once it can no longer land: the latest a held
+            # write of the campaign lands is 1.5 s after it arrived
+            "RDCRM_SETTLE_TIMEOUT": "3",
             "NO_COLOR": "1",
         }
         if self.base_url:

@@ -125,7 +125,7 @@ def test_the_package_example_and_the_recipe_work_on_a_fresh_warehouse(fresh_proj
     assert build.returncode == 0, build.stdout
     sync = project.subprocess("sync")
     assert sync.exit_code == 0, sync.output
-    assert len(emulator.state()["contacts"]) == 2
+    assert len(emulator.state()["contacts"]) == 5  # 2 customers and 3 event leads
     assert project.dbt("build", "-s", "contacts_with_crm_ids").returncode == 0
     ids = project.sql("select rdcrm_contact_id from main.contacts_with_crm_ids")
     assert ids and all(crm_id for (crm_id,) in ids)

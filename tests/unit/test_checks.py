@@ -3,8 +3,9 @@
 import pytest
 
 from dbt_rdcrm.config.checks import Severity, create_rules, key_tests, link_key_types
-from dbt_rdcrm.config.specs import parse_sync
-from dbt_rdcrm.dbt.manifest import ModelNode, manifest_from_dict
+from dbt_rdcrm.config.spec_parsing import parse_sync
+from dbt_rdcrm.dbt.manifest import ModelNode
+from dbt_rdcrm.dbt.manifest_reader import manifest_from_dict
 
 UID = "model.p.m"
 
@@ -147,7 +148,7 @@ def test_link_key_types_compare_families_not_spellings():
 
 def test_an_organization_phone_is_a_field_the_crm_does_not_keep():
     from dbt_rdcrm.config.checks import fields_the_crm_drops
-    from dbt_rdcrm.config.specs import parse_sync
+    from dbt_rdcrm.config.spec_parsing import parse_sync
 
     spec, _ = parse_sync(
         "orgs",

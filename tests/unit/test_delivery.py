@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from fakes import MemoryStore, ScriptedCrm, Step, row, spec, with_state
+from fakes import Clock, MemoryStore, ScriptedCrm, Step, row, spec, with_state
 
 from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused, Transient
 from dbt_rdcrm.report.results import Outcome
-from dbt_rdcrm.sync.delivery import Delivery, PermissionDenied
+from dbt_rdcrm.sync.delivery import Delivery, NotSettled, PermissionDenied
 from dbt_rdcrm.sync.planner import Create, Resolve, Update, decide
 
 MARIA = {"name": "Maria Silva", "email": "maria@a.com"}
@@ -277,3 +277,54 @@ def test_two_step_creates_the_deal_ongoing_then_sets_its_status():
     assert (deal["status"], deal["lost_reason_id"]) == ("lost", "b" * 24)
     assert [c[0] for c in crm.calls] == ["POST", "PUT"]
     assert store.state("1").synced_hash == work_row.row_hash
+
+
+def test_an_unanswered_create_is_not_looked_up_while_it_may_still_land():
+    """The CRM may still be making the record when the 504 arrives: a lookup now would find
+    nothing and send it again (a duplicate). It waits until the create can no longer land."""
+    store, crm = MemoryStore(), ScriptedCrm(script=[Step("POST", "unknown_held")])
+    clock = Clock(crm)
+    delivery = Delivery(spec(), store, crm, settle_s=60, now=clock)
+    work_row = row("1", **MARIA)
+    with pytest.raises(NotSettled) as later:
+        delivery.apply(work_row, decide(spec(), work_row))
+    assert later.value.until == clock.time + dt.timedelta(seconds=60)
+    assert [method for method, _ in crm.calls] == ["POST"]  # no lookup yet
+    assert store.committed[("m", "1")].pending  # the intent stays until it is settled
+    clock.sleep(60)  # meanwhile the CRM finished the create
+    done = delivery.resolve(work_row, later.value.data, later.value.sent)
+    assert done.outcome is Outcome.CREATED and done.operation == "adopt"
+    assert len(crm.of("contacts")) == 1
+
+
+def intent_aged(seconds: float):
+    """Maria's create intent from an earlier run, ``seconds`` old on a test clock."""
+    store, crm = MemoryStore(), ScriptedCrm()
+    clock = Clock(crm)
+    pending = with_state(
+        row("1", **MARIA),
+        pending_hash="x",
+        pending_since=clock.time - dt.timedelta(seconds=seconds),
+        pending_payload='{"name": "Maria Silva", "emails": [{"email": "maria@a.com"}]}',
+    )
+    return store, crm, clock, pending
+
+
+def test_an_intent_of_an_earlier_run_is_looked_up_only_once_it_cannot_land():
+    store, crm, clock, pending = intent_aged(5)
+    delivery = Delivery(spec(), store, crm, settle_s=60, now=clock)
+    with pytest.raises(NotSettled) as later:
+        delivery.apply(pending, decide(spec(), pending))
+    assert later.value.until == clock.time + dt.timedelta(seconds=55) and not crm.calls
+    clock.sleep(55)
+    done = delivery.resolve(pending, later.value.data, later.value.sent)
+    assert done.outcome is Outcome.CREATED and len(crm.of("contacts")) == 1
+
+
+def test_an_intent_older_than_the_settle_time_is_looked_up_at_once():
+    store, crm, clock, pending = intent_aged(61)
+    done = Delivery(spec(), store, crm, settle_s=60, now=clock).apply(
+        pending, decide(spec(), pending)
+    )
+    assert done.outcome is Outcome.CREATED and done.operation == "create"
+    assert [method for method, _ in crm.calls] == ["GET", "POST"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from fakes import MemoryStore, ScriptedCrm, Step, row, spec, with_state
+from fakes import Clock, MemoryStore, ScriptedCrm, Step, row, spec, with_state
 from fakes import sync_models as run
 
 from dbt_rdcrm.crm.client import Refused
@@ -209,3 +209,45 @@ def test_a_lost_state_anywhere_stops_the_run_before_any_model_writes():
     result = run([parent, child], store, crm)
     assert isinstance(result.abort, StateLost) and "state rebuild -s m" in str(result.abort)
     assert [c for c in crm.calls if c[0] in ("POST", "PUT")] == []
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_creates_the_crm_may_still_be_making_are_looked_up_after_one_wait(concurrency):
+    """Every POST answered 504 while the CRM goes on making the record: nothing is sent twice,
+    and the model waits once for all of them (not once per row)."""
+    store = MemoryStore(people(8))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "unknown_held") for _ in range(8)])
+    clock = Clock(crm)
+    (model,) = run([spec()], store, crm, clock, concurrency=concurrency, settle_seconds=60).models
+    assert +model.counts == {Outcome.CREATED: 8}
+    assert len(crm.of("contacts")) == 8 and clock.slept == [60]
+    assert len({store.state(str(i)).crm_id for i in range(1, 9)}) == 8
+
+
+def test_a_create_that_never_lands_is_sent_again_after_the_wait():
+    store = MemoryStore(people(1))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "unknown_lost")])
+    clock = Clock(crm)
+    (model,) = run([spec()], store, crm, clock, settle_seconds=60).models
+    assert +model.counts == {Outcome.CREATED: 1} and clock.slept == [60]
+    assert [m for m, _ in crm.calls] == ["POST", "GET", "POST"]
+
+
+def test_a_stopped_run_leaves_an_unsettled_create_to_the_next_run():
+    """Credentials refused while a create may still land: it is not looked up (nothing can be
+    sent), it ends failed with its intent kept, and the next run settles it."""
+    from dbt_rdcrm.errors import AuthError
+
+    store = MemoryStore(people(2))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(
+        script=[Step("POST", "unknown_held"), Step("POST", "error", error=AuthError("revoked"))]
+    )
+    clock = Clock(crm)
+    result = run([spec()], store, crm, clock, concurrency=1, settle_seconds=60)
+    (model,) = result.models
+    assert +model.counts == {Outcome.FAILED: 1, Outcome.SKIPPED: 1}
+    assert store.state("1").pending and "next run looks the record up" in model.issues[0].reason
+    assert result.exit_code != 0 and [m for m, _ in crm.calls] == ["POST", "POST"]

@@ -6,7 +6,7 @@ from decimal import Decimal
 import pytest
 
 from dbt_rdcrm.config.fields import Mode
-from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
 from dbt_rdcrm.sync.mapper import RowRejected, build_payload, check_create
 
 OID = "6621a1b2c3d4e5f678905678"

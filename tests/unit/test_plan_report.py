@@ -5,14 +5,10 @@ import io
 import pytest
 from rich.console import Console
 
-from dbt_rdcrm.report.reporter import (
-    eta_line,
-    eta_text,
-    reason_lines,
-    skipped_lines,
-    summary_table,
-)
 from dbt_rdcrm.report.results import ModelResult, Outcome, Pace, RowIssue, RunResult
+from dbt_rdcrm.report.summary import eta_line, reason_lines, skipped_lines
+from dbt_rdcrm.report.summary_table import summary_table
+from dbt_rdcrm.report.wording import eta_text
 
 
 def run(dry_run: bool, rate_limit: int = 120, *models: ModelResult) -> RunResult:

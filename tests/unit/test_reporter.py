@@ -8,14 +8,11 @@ from rich.console import Console
 
 from dbt_rdcrm.crm.limiter import LimiterStats
 from dbt_rdcrm.report.events import ModelFinished, ModelStarted, RowDone, RunFinished, RunStarted
-from dbt_rdcrm.report.reporter import (
-    HumanReporter,
-    failure_lines,
-    print_table,
-    status_word,
-    summary_table,
-)
+from dbt_rdcrm.report.reporter import HumanReporter
 from dbt_rdcrm.report.results import ModelResult, Outcome, RowIssue, RunResult
+from dbt_rdcrm.report.summary import failure_lines
+from dbt_rdcrm.report.summary_table import print_table, summary_table
+from dbt_rdcrm.report.wording import status_word
 
 
 def _result() -> RunResult:

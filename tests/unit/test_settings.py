@@ -40,7 +40,7 @@ def test_vars_problems_are_reported_together_with_their_paths():
         "(RDCRM_ACCESS_TOKEN, ...) or `dbt-rdcrm auth login`",
         "vars.rdcrm.ratelimit: unknown key, expected one of base_url, rate_limit, max_attempts, "
         "concurrency, state_schema, state_database, id_map_table, sync_log_table, lease_table, "
-        "connect_timeout, read_timeout, request_timeout",
+        "connect_timeout, read_timeout, request_timeout, settle_timeout",
         "vars.rdcrm.rate_limit: got -1, expected a whole number of requests per minute "
         "(0 = no limit)",
     ]

@@ -4,7 +4,7 @@ import pytest
 
 from dbt_rdcrm.config.catalog import check_links, sync_order
 from dbt_rdcrm.config.fields import Mode
-from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
 from dbt_rdcrm.errors import ConfigError
 
 P = "models.m.config.meta.rdcrm"

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from dbt_rdcrm.config.specs import parse_sync
+from dbt_rdcrm.config.spec_parsing import parse_sync
 from dbt_rdcrm.config.templates import FILTERS, TemplateInvalid, compile_template
 from dbt_rdcrm.sync.mapper import RowRejected, build_payload
 
@@ -72,7 +72,9 @@ def test_specs_does_not_import_the_mapper():
     import subprocess
     import sys
 
-    code = "import dbt_rdcrm.config.specs, sys; print('dbt_rdcrm.sync.mapper' in sys.modules)"
+    code = (
+        "import dbt_rdcrm.config.spec_parsing, sys; print('dbt_rdcrm.sync.mapper' in sys.modules)"
+    )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "False"
 

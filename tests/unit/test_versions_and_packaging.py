@@ -7,7 +7,7 @@ import sys
 import pytest
 from support import REPO
 
-from dbt_rdcrm.dbt.manifest import manifest_from_dict
+from dbt_rdcrm.dbt.manifest_reader import manifest_from_dict
 from dbt_rdcrm.errors import SelectionError
 from dbt_rdcrm.runner import choose_versions
 
