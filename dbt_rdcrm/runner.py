@@ -38,6 +38,7 @@ from dbt_rdcrm.report.tracker import RunTracker
 from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.lease import Lease, holder_description
 from dbt_rdcrm.sync.listing import cost_notice
+from dbt_rdcrm.sync.run_meta import LimiterMemory, PlanPace
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 __all__ = ["CrmOverrides", "DbtFlags", "Invocation", "Selection", "open_project", "sync"]
@@ -357,10 +358,14 @@ def open_session(
         lease = Lease(store, run_id, holder_description(command))
         lease.acquire()
         store.on_flush = lease.heartbeat
+        memory = None
         try:
             limiter = RateLimiter(settings.rate_limit, on_wait=lambda s: emit(RateLimitWait(s)))
             if limiters is not None:
                 limiters.append(limiter)
+            # the account's last minute of requests and the pace, kept in the state
+            memory = LimiterMemory.open(store, limiter, run_id, pace=command == "sync")
+            store.on_flush = memory.after(lease.heartbeat)
             client = CrmClient(
                 settings.base_url,
                 tokens,
@@ -376,6 +381,8 @@ def open_session(
                 specs, columns, project.catalog, warehouse, settings, store, client, run_id, notices
             )
         finally:
+            if memory is not None:
+                memory.close()
             store.on_flush = None
             lease.release()
 
@@ -394,14 +401,14 @@ def plan_pace(paths: ProjectPaths, concurrency: int = 1) -> Pace:
     return previous_pace(paths.target_path, concurrency) or Pace(concurrency)
 
 
-def with_run_facts(emit: Emit, pace: Pace | None, limiters: list[RateLimiter]) -> Emit:
+def with_run_facts(emit: Emit, pace: PlanPace | None, limiters: list[RateLimiter]) -> Emit:
     """``emit``, with the finished run's ETA assumptions (plans) and limiter figures (syncs)
     filled in before any reporter renders it."""
 
     def wrapped(event: Event) -> None:
         if isinstance(event, RunFinished):
             if pace is not None:
-                event.result.pace = pace
+                event.result.pace = pace.pace
             if limiters:
                 event.result.limiter = limiters[0].stats()
         emit(event)
@@ -427,12 +434,15 @@ def sync(
 
     ``clock`` times models and the run; ``unmasked`` keeps personal data in ``--show`` payloads.
     """
-    pace = plan_pace(invocation.paths, options.concurrency or 4) if options.dry_run else None
+    pace = None
+    if options.dry_run:  # the state may know a later sync's pace: see _sync
+        paths = invocation.paths
+        pace = PlanPace(plan_pace(paths, options.concurrency or 4), paths.target_path)
     limiters: list[RateLimiter] = []
     emit = with_run_facts(masking_emit(emit, unmasked=unmasked), pace, limiters)
     tracker = RunTracker(emit, command, options.dry_run)
     try:
-        result = _sync(invocation, options, tracker, command, session, clock, limiters)
+        result = _sync(invocation, options, tracker, command, session, clock, limiters, pace)
         write_results(result, invocation.paths.target_path)
     except (Exception, KeyboardInterrupt) as exc:  # the run's results are written whatever ends it
         with suppress(RdcrmError):
@@ -454,6 +464,7 @@ def _sync(
     session: requests.Session | None,
     clock: Callable[[], float],
     limiters: list[RateLimiter],
+    pace: PlanPace | None = None,
 ) -> RunResult:
     with open_session(
         invocation,
@@ -466,6 +477,8 @@ def _sync(
         tracker=tracker,
         limiters=limiters,
     ) as s:
+        if pace is not None:
+            pace.consider(s.store)
         options = replace(
             options,
             concurrency=s.settings.concurrency,

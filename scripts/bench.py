@@ -9,17 +9,24 @@ run in threads next to the CPU-bound ones, so the whole bench stays under ~15 mi
 Rate-limit figures use the emulator's real limit (120 requests/minute) and its ``latency``
 fault (the emulator counts a request when it arrives, then sleeps, as a slow server would).
 
-- throughput: requests/minute reached by ``dbt-rdcrm sync`` (the engine as it is) and by the
-  client's limiter driven by a pool of 4 threads (what a concurrent engine can reach), at
-  0 / 300 / 800 / 1500 ms latency; 429 answers of each.
+- throughput: requests/minute reached by ``dbt-rdcrm sync`` (its pool, default concurrency) and
+  by the client's limiter driven by a pool of 4 threads straight against the emulator, at
+  0 / 300 / 800 / 1500 ms latency; 429 answers of each; the sync's live ETA (its progress lines
+  off a terminal, every 30 s) against the time it actually had left.
 - plan ETA vs actual: a warm-up sync measures the latency, ``plan`` predicts the rest, ``sync``
   sends it; the ETA is compared with the emulator's span of those requests.
 - back to back: a second sync on the same account right after a first one that filled the
-  window; its 429 answers.
+  window, from another project (its 429 answers: the probe costs at most one); and a sync from
+  a fresh ``target/`` on the same state right after a burst its pace cannot drain (none: the
+  state kept the window).
 - startup: CPU seconds of ``dbt-rdcrm plan`` against ``dbt parse`` on the same project.
 - terminal vs piped: ``plan`` of many rows with its output on a pseudo-terminal and on a pipe.
 - rerun and memory: a no-change re-run of a large model against a plain streaming scan, and
   peak RSS (``--rows``, default 1,000,000).
+- match lookups: requests per record written by a ``match: name`` model of 300 organizations
+  (some held by the CRM already, some sharing a name).
+- budget stop: ``sync --max-requests 100`` of a model whose every row needs work (``--rows``)
+  against a ``plan`` of it: wall time, sync log rows, every row counted.
 """
 
 from __future__ import annotations
@@ -28,6 +35,7 @@ import argparse
 import json
 import os
 import pty
+import re
 import shutil
 import statistics
 import subprocess
@@ -107,6 +115,32 @@ models:
             phone: phone
             cpf: "@cpf"
 """
+ORG_MODEL = """select
+    'O' || lpad(cast(i as varchar), 6, '0') as company_code,
+    case
+        when i % 60 = 59 then 'Company ' || cast(i - 1 as varchar)
+        when i % 50 = 3 then 'Company ' || cast(i as varchar) || ', Ltda. (BR)'
+        when i = 77 then 'Company "77"'
+        else 'Company ' || cast(i as varchar)
+    end as company_name
+from range({rows}) as t(i)
+"""
+ORG_SCHEMA = """version: 2
+models:
+  - name: bench_organizations
+    config:
+      meta:
+        rdcrm:
+          mode: organizations
+          key: company_code
+          match: name
+          partial_success: true
+          mapping:
+            company_name: name
+"""
+# organizations the account already holds: case variants of model names (adopted), and a
+# name that differs from one only by an accent (not the same name: created beside it)
+ORG_EXISTING = ("COMPANY 10", "company 20", "Company 30", "Companý 40")
 SCAN = """
 import sys, time
 from pathlib import Path
@@ -122,12 +156,30 @@ print(rows, connected - started, time.perf_counter() - connected)
 """
 
 
-def write_project(root: Path, rows: int, name_field: str = "name") -> None:
+def write_project(
+    root: Path,
+    rows: int,
+    name_field: str = "name",
+    *,
+    model: tuple[str, str, str] = ("bench_contacts", MODEL, SCHEMA),
+) -> None:
+    name, sql, schema = model
     (root / "models").mkdir(parents=True, exist_ok=True)
     (root / "dbt_project.yml").write_text(PROJECT)
     (root / "profiles.yml").write_text(PROFILES.format(db=root / "bench.duckdb"))
-    (root / "models" / "bench_contacts.sql").write_text(MODEL.format(rows=rows))
-    (root / "models" / "schema.yml").write_text(SCHEMA.format(name_field=name_field))
+    (root / "models" / f"{name}.sql").write_text(sql.format(rows=rows))
+    (root / "models" / "schema.yml").write_text(schema.format(name_field=name_field))
+
+
+ORGANIZATIONS = ("bench_organizations", ORG_MODEL, ORG_SCHEMA)
+
+
+def built(ctx: Context, root: Path, base_url: str, rows: int, **model) -> dict[str, str]:
+    """A project of ``rows`` rows written and built; its environment (no rate limit)."""
+    write_project(root, rows, **model)
+    env = project_env(ctx, root, base_url, rate_limit=0)
+    run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
+    return env
 
 
 def project_env(ctx: Context, root: Path, base_url: str, rate_limit: int = LIMIT) -> dict:
@@ -141,21 +193,27 @@ def project_env(ctx: Context, root: Path, base_url: str, rate_limit: int = LIMIT
 
 
 def run(command: list[str], env: dict[str, str], stdout=subprocess.PIPE) -> Run:
-    """Run a child process to the end: wall and CPU seconds, peak RSS, output."""
+    """Run a child process to the end: wall and CPU seconds, peak RSS, output (the lines of
+    stderr with the second each arrived)."""
     started = time.perf_counter()
     process = subprocess.Popen(command, env=env, stdout=stdout, stderr=subprocess.PIPE, text=True)
-    errors: list[str] = []
-    drain = threading.Thread(target=lambda: errors.append(process.stderr.read()), daemon=True)
+    lines: list[tuple[float, str]] = []
+
+    def drain_stderr() -> None:
+        for line in process.stderr:
+            lines.append((time.perf_counter(), line))
+
+    drain = threading.Thread(target=drain_stderr, daemon=True)
     drain.start()
     out = process.stdout.read() if process.stdout else ""
     drain.join()
-    err = errors[0] if errors else ""
+    err = "".join(line for _, line in lines)
     _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
     code = os.waitstatus_to_exitcode(status)
     if code not in (0, 1):
         raise SystemExit(f"{' '.join(command[:3])} failed ({code}):\n{out}\n{err}")
-    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, code)
+    return Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out, code, lines)
 
 
 @dataclass(frozen=True)
@@ -165,6 +223,7 @@ class Run:
     rss_mb: float
     out: str
     code: int
+    err_lines: list[tuple[float, str]] = field(default_factory=list)
 
 
 def built_template(ctx: Context) -> Path:
@@ -185,13 +244,40 @@ def copy_of_template(ctx: Context, name: str) -> Path:
     return destination
 
 
-def sync(ctx: Context, root: Path, base_url: str, *args: str, command: str = "sync") -> dict:
-    env = project_env(ctx, root, base_url)
-    done = run(
+def sync(
+    ctx: Context, root: Path, base_url: str, *args: str, command: str = "sync", rate: int = LIMIT
+) -> dict:
+    return json.loads(sync_run(ctx, root, base_url, *args, command=command, rate=rate).out)
+
+
+def sync_run(
+    ctx: Context, root: Path, base_url: str, *args: str, command: str = "sync", rate: int = LIMIT
+) -> Run:
+    env = project_env(ctx, root, base_url, rate_limit=rate)
+    return run(
         [str(BIN / "dbt-rdcrm"), command, "--project-dir", str(root), "--output", "json", *args],
         env,
     )
-    return json.loads(done.out)
+
+
+PROGRESS = re.compile(r"\.\.\. \S+: (\d+) of (\d+) rows.*about (\d+):(\d\d):(\d\d) left")
+
+
+def live_eta_errors(done: Run) -> list[tuple[float, float]]:
+    """(seconds into the sync, live ETA error as a fraction of the time actually left) for
+    each progress line the sync printed off a terminal; the end is its model's last line."""
+    finished = [t for t, line in done.err_lines if " OK " in line or " WARN " in line]
+    if not finished:
+        return []
+    start, end = done.err_lines[0][0], finished[-1]
+    found = []
+    for t, line in done.err_lines:
+        match = PROGRESS.search(line)
+        if match is None or end - t < 5:
+            continue
+        h, m, sec = (int(match.group(i)) for i in (3, 4, 5))
+        found.append((t - start, (h * 3600 + m * 60 + sec) / (end - t) - 1))
+    return found
 
 
 def arrivals(requests: list[dict]) -> list[float]:
@@ -220,7 +306,8 @@ def engine_at(ctx: Context, latency: float) -> list[Figure]:
         sync(ctx, root, emu.base_url, "--max-requests", str(warmup))
         plan = sync(ctx, root, emu.base_url, command="plan")
         emu.clear_requests()
-        result = sync(ctx, root, emu.base_url)
+        done = sync_run(ctx, root, emu.base_url)
+        result = json.loads(done.out)
         log = emu.requests()
     times = arrivals(log)
     sent = [t for t, r in zip(times, log, strict=True) if r["status"] != 429]
@@ -229,14 +316,22 @@ def engine_at(ctx: Context, latency: float) -> list[Figure]:
     span = max(times) - min(times) + latency
     eta = plan["totals"]["eta_s"]
     ms = f"{int(latency * 1000)} ms"
+    live = live_eta_errors(done)
+    worst = max((abs(e) for _, e in live), default=None)
     return [
         Figure(
-            f"requests/minute, sync as it is, {ms}",
+            f"requests/minute, sync (pool, default concurrency), {ms}",
             f"{rate:.1f} ({rate / LIMIT:.0%})",
             ">= 97 % of 120",
             rate >= 0.97 * LIMIT,
         ),
         Figure(f"429 answers, sync, {ms}", f"{throttled} in {len(log)}", "0", throttled == 0),
+        Figure(
+            f"live ETA vs time left, sync, {ms}",
+            ", ".join(f"{e:+.0%} at {t:.0f}s" for t, e in live) or "no progress line (too short)",
+            "within 10 %",
+            None if worst is None else worst <= 0.10,
+        ),
         Figure(
             f"plan ETA vs actual span, {ms}",
             f"{eta:.0f}s vs {span:.0f}s ({eta / span - 1:+.0%}; measured latency "
@@ -279,10 +374,14 @@ def pool_at(ctx: Context, latency: float) -> list[Figure]:
 
 def back_to_back(ctx: Context) -> list[Figure]:
     """A sync starts right after another one spent the account's window."""
+    import duckdb
+
     from dbt_rdcrm.emulator import Emulator
 
     first_n, second_n = (130, 30) if ctx.quick else (180, 180)
     first, second = copy_of_template(ctx, "b2b-first"), copy_of_template(ctx, "b2b-second")
+    with duckdb.connect(str(second / "bench.duckdb")) as db:  # other people: no lost state
+        db.execute("update bench_contacts set full_name = 'Other ' || full_name")
     with Emulator(rate_limit=LIMIT) as emu:
         emu.set_faults(latency_rules(0.3))
         sync(ctx, first, emu.base_url, "--max-requests", str(first_n))
@@ -298,6 +397,41 @@ def back_to_back(ctx: Context) -> list[Figure]:
             f"limiter counted {result['limiter']['throttled']})",
             "<= 1 per run",
             throttled_second <= 1 and throttled_first <= 1,
+        )
+    ]
+
+
+def fresh_target_after_another(ctx: Context) -> list[Figure]:
+    """A sync from a fresh ``target/`` (a CI job) on the same state, right after the account
+    spent most of its window faster than one run's pace (here a run with a higher limit: any
+    burst the pace of the next run cannot drain, such as other clients): the second run knows
+    of it only through the state."""
+    from dbt_rdcrm.emulator import Emulator
+
+    first_n, second_n = 110, 30 if ctx.quick else 60
+    root = ctx.root / "fresh-target"
+    built(ctx, root, "http://127.0.0.1:9/crm/v2", first_n + second_n + 10)
+    fresh = root / "ci-target"
+    fresh.mkdir()
+    shutil.copy(root / "target" / "manifest.json", fresh / "manifest.json")
+    with Emulator(rate_limit=LIMIT) as emu:
+        emu.set_faults(latency_rules(0.3))
+        sync(ctx, root, emu.base_url, "--max-requests", str(first_n), rate=10 * LIMIT)
+        before = len(emu.requests())
+        result = sync(
+            ctx, root, emu.base_url, "--max-requests", str(second_n), "--target-path", str(fresh)
+        )
+        log = emu.requests()
+    throttled = sum(1 for r in log[before:] if r["status"] == 429)
+    burst = arrivals(log[:before])
+    return [
+        Figure(
+            "429 answers, sync from a fresh target/ right after a burst (same state)",
+            f"{throttled} in {len(log) - before}, after {before} requests in "
+            f"{max(burst) - min(burst):.0f}s (waited {result['limiter']['waited_s']:.0f}s "
+            "at the rate limit)",
+            "0",
+            throttled == 0,
         )
     ]
 
@@ -417,6 +551,72 @@ def rerun_and_memory(ctx: Context) -> list[Figure]:
     ]
 
 
+def match_lookups(ctx: Context) -> list[Figure]:
+    """Requests a ``match: name`` model spends per record it writes (created or adopted)."""
+    import requests as http
+
+    from dbt_rdcrm.emulator import Emulator
+
+    rows = 300
+    root = ctx.root / "match"
+    with Emulator(rate_limit=0) as emu:
+        built(ctx, root, emu.base_url, rows, model=ORGANIZATIONS)
+        headers = {"Authorization": "Bearer emulator-token"}
+        for name in ORG_EXISTING:
+            answer = http.post(
+                f"{emu.base_url}/organizations", json={"data": {"name": name}}, headers=headers
+            )
+            answer.raise_for_status()
+        emu.clear_requests()
+        result = sync(ctx, root, emu.base_url, rate=0)
+        log = emu.requests()
+    totals = result["totals"]
+    written = totals["created"] + totals["updated"]
+    lookups = sum(1 for r in log if r["method"] == "GET")
+    per_row = len(log) / written if written else float("nan")
+    return [
+        Figure(
+            f"requests per written row, organizations with match: name, {rows} rows",
+            f"{per_row:.3f} ({len(log)} requests: {lookups} lookups; {totals['created']} "
+            f"created, {totals['updated']} adopted, {totals['rejected']} rejected, "
+            f"{totals['failed']} failed)",
+            "<= 1.05",
+            per_row <= 1.05,
+        )
+    ]
+
+
+def budget_stop(ctx: Context) -> list[Figure]:
+    """``sync --max-requests 100`` of a model whose every row needs work, against its plan."""
+    import duckdb
+
+    from dbt_rdcrm.emulator import Emulator
+
+    budget = 100
+    root = ctx.root / "budget"
+    with Emulator(rate_limit=0) as emu:
+        env = built(ctx, root, emu.base_url, ctx.rows)
+        base = ["--project-dir", str(root), "--output", "json"]
+        plan = run([str(BIN / "dbt-rdcrm"), "plan", *base], env)
+        done = run([str(BIN / "dbt-rdcrm"), "sync", *base, "--max-requests", str(budget)], env)
+        sent = len(emu.requests())
+    with duckdb.connect(str(root / "bench.duckdb"), read_only=True) as db:
+        (lines,) = db.execute("select count(*) from main_rdcrm.rdcrm_sync_log").fetchone()
+    model = json.loads(done.out)["models"][0]
+    counted = sum(model["counts"].values())
+    ratio = done.wall / plan.wall
+    return [
+        Figure(
+            f"sync --max-requests {budget} vs plan, {ctx.rows:,} rows needing work",
+            f"{ratio:.2f}x ({done.wall:.1f}s vs {plan.wall:.1f}s; {sent} requests, "
+            f"{model['counts']['skipped']:,} skipped, {lines:,} sync log rows, rows read "
+            f"{model['rows_read']:,} = {counted:,} counted)",
+            f"<= 1.0x, <= {budget + 1} log rows",
+            ratio <= 1.0 and lines <= budget + 1 and counted == model["rows_read"] == ctx.rows,
+        )
+    ]
+
+
 def seed_state(root: Path, base_url: str) -> int:
     """Record every row as synced, with the hash a real sync would have stored."""
     from dbt_rdcrm.config.catalog import build_catalog
@@ -482,6 +682,7 @@ WAITING_GROUPS: list[Callable[[Context], list[Figure]]] = [
     *(at(engine_at, latency) for latency in LATENCIES),
     *(at(pool_at, latency) for latency in LATENCIES),
     back_to_back,
+    fresh_target_after_another,
 ]
 # Groups that measure CPU or wall time of the machine: one at a time.
 CPU_GROUPS: list[Callable[[Context], list[Figure]]] = [
@@ -489,6 +690,8 @@ CPU_GROUPS: list[Callable[[Context], list[Figure]]] = [
     terminal_vs_piped,
     rerun_and_memory,
     audit_cost,
+    match_lookups,
+    budget_stop,
 ]
 
 

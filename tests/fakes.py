@@ -278,6 +278,28 @@ def _values(record: dict, field_name: str) -> list[str]:
     return [str(value).lower()] if value is not None else []
 
 
+def sync_models(specs, store, crm, clock=None, **options):
+    """``run_sync`` of ``specs`` on in-memory state and a scripted CRM (None: a plan's), on
+    ``clock`` (a :class:`Clock`) when given."""
+    from dbt_rdcrm.report.events import ignore
+    from dbt_rdcrm.sync.engine import SyncOptions, run_sync
+
+    timing = {"wall": clock, "sleep": clock.sleep} if clock is not None else {}
+    return run_sync(
+        specs,
+        {s.model: {} for s in specs},
+        store,
+        crm,
+        SyncOptions(**options),
+        emit=ignore,
+        command="sync",
+        base_url="https://crm.test/crm/v2",
+        rate_limit=0,
+        invocation_id=None,
+        **timing,
+    )
+
+
 def with_state(work_row: WorkRow, **values) -> WorkRow:
     state = work_row.state or IdMapRow("m", work_row.key, "contact")
     return replace(work_row, state=replace(state, **values))

@@ -1,12 +1,9 @@
 """The RD Station CRM v2 HTTP client: auth, one shared rate limiter, narrow retries.
 
-    CrmError                 base; carries the HTTP status (0 when no response) and a short message
-    ├── Refused              4xx: the CRM read the request and said no (reject the row, remember it)
-    ├── Transient            429/5xx/network after the retries: try again on a later run
-    ├── OutcomeUnknown       a POST that may or may not have created the record: look it up first
-    └── ProtocolError        the answer breaks the v2 contract (not JSON, a redirect, no ``data``,
-                             an id that is not 24-hex): fail the row; a create stays pending, so
-                             the next run looks it up before sending it again
+Errors are typed (:mod:`dbt_rdcrm.crm.errors`, re-exported here): ``Refused`` (4xx),
+``Transient`` (429/5xx/network after the retries), ``OutcomeUnknown`` (a POST that may have
+created the record) and ``ProtocolError`` (an answer that breaks the v2 contract, checked by
+:mod:`dbt_rdcrm.crm.answers`).
 
 Timeouts (:class:`Timeouts`): a connect and a read timeout per attempt, and a total budget per
 request covering every attempt and backoff (rate-limit waits excluded: they are the plan).
@@ -19,9 +16,7 @@ reached the server (connection refused, connect timeout) or was answered 429.
 
 from __future__ import annotations
 
-import json
 import random
-import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -29,52 +24,43 @@ from dataclasses import dataclass
 from urllib.parse import urlencode, urlsplit
 
 import requests
-from urllib3.exceptions import ConnectTimeoutError, NewConnectionError
 
 from dbt_rdcrm import __version__
 from dbt_rdcrm.auth.provider import TokenProvider
 from dbt_rdcrm.auth.urls import is_loopback_host, normalize_base_url
+from dbt_rdcrm.crm.answers import OBJECT_ID, json_object, record, records
+from dbt_rdcrm.crm.errors import (
+    CrmError,
+    OutcomeUnknown,
+    ProtocolError,
+    Refused,
+    Transient,
+    error_message,
+    never_sent,
+    pointer_field,
+    retry_after,
+)
 from dbt_rdcrm.crm.limiter import RateLimiter
 from dbt_rdcrm.errors import AuthError, UsageError
 from dbt_rdcrm.redaction import redact
 
+__all__ = [
+    "OBJECT_ID",
+    "CrmClient",
+    "CrmError",
+    "OutcomeUnknown",
+    "ProtocolError",
+    "Refused",
+    "Timeouts",
+    "Transient",
+    "check_base_url",
+    "error_message",
+    "pointer_field",
+]
+
 MAX_PAGE_SIZE = 200
 
 
-class CrmError(Exception):
-    def __init__(self, status: int, message: str, field: str | None = None):
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.field = field
-
-    def __str__(self) -> str:
-        prefix = f"HTTP {self.status}: " if self.status else ""
-        return f"{prefix}{self.message}"
-
-
-class Refused(CrmError):
-    """The CRM refused the request as invalid (4xx)."""
-
-
-class Transient(CrmError):
-    """The request did not go through for now (rate limit, server fault, network)."""
-
-
-class OutcomeUnknown(CrmError):
-    """A create may or may not have happened; never resend it without a lookup."""
-
-
-class ProtocolError(CrmError):
-    """The CRM's answer breaks the v2 contract; the message names the method and path."""
-
-    def __init__(self, method: str, path: str, status: int, problem: str):
-        super().__init__(status, f"unexpected answer from the CRM to {method} {path}: {problem}")
-        self.method = method
-        self.path = path
-
-
-OBJECT_ID = re.compile(r"^[0-9a-fA-F]{24}$")
 DEFAULT_CONNECT_TIMEOUT = 10.0
 DEFAULT_READ_TIMEOUT = 30.0
 DEFAULT_REQUEST_BUDGET = 120.0
@@ -101,79 +87,6 @@ def check_base_url(url: str) -> str:
             "allowed for a local emulator on 127.0.0.1/localhost)"
         )
     return normalize_base_url(url)
-
-
-# v2 payload keys whose mapping field has another name
-_MAPPING_FIELDS = {
-    "emails": "email",
-    "phones": "phone",
-    "url": "website",
-    "contact_ids": "contact_id",
-}
-
-
-def pointer_field(pointer: object) -> str | None:
-    """The mapping field a JSON pointer names: ``/data/emails/0/email`` -> ``email``,
-    ``/data/contact_ids/1`` -> ``contact_id``, ``/data/custom_fields/cpf`` -> ``@cpf``."""
-    if not isinstance(pointer, str):
-        return None
-    parts = [part for part in pointer.split("/") if part]
-    if parts[:1] == ["data"]:
-        parts = parts[1:]
-    if not parts:
-        return None
-    if parts[0] == "custom_fields" and len(parts) > 1:
-        return "@" + parts[1]
-    return _MAPPING_FIELDS.get(parts[0], parts[0])
-
-
-def error_message(response: requests.Response) -> tuple[str, str | None]:
-    """(message, field) from an error body, per the contract; never the whole body."""
-    text = response.text or ""
-    try:
-        body = json.loads(text)
-    except ValueError:
-        body = None
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            messages = [
-                str(e.get("detail") or e.get("message") or "")
-                for e in errors
-                if isinstance(e, dict)
-            ]
-            sources = (e.get("source") if isinstance(e, dict) else None for e in errors)
-            pointers = (s.get("pointer") if isinstance(s, dict) else None for s in sources)
-            field = next((f for f in map(pointer_field, pointers) if f), None)
-            return redact("; ".join(m for m in messages if m)[:300]), field
-        for key in ("detail", "message", "error_description", "error"):
-            if isinstance(body.get(key), str):
-                return redact(body[key][:300]), None
-    return redact(text[:200].strip() or response.reason or "no message"), None
-
-
-def _never_sent(exc: requests.RequestException) -> bool:
-    """True when the request provably never reached the server."""
-    if isinstance(exc, requests.ConnectTimeout):
-        return True
-    seen = set()
-    cause: BaseException | None = exc
-    while cause is not None and id(cause) not in seen:
-        seen.add(id(cause))
-        if isinstance(cause, (NewConnectionError, ConnectTimeoutError)):
-            return True
-        reason = getattr(cause, "reason", None)
-        nested = cause.args[0] if cause.args and isinstance(cause.args[0], BaseException) else None
-        cause = reason if isinstance(reason, BaseException) else nested or cause.__cause__
-    return False
-
-
-def _retry_after(response: requests.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
 
 
 RequestHook = Callable[[str, str, int], None]
@@ -216,19 +129,17 @@ class CrmClient:
     def create(self, resource: str, data: dict) -> dict:
         """The created record; its ``id`` is checked to be a CRM id."""
         path = f"/{resource}"
-        return _record(
+        return record(
             self.request("POST", path, body={"data": data}), "POST", path, self.last_status
         )
 
     def update(self, resource: str, record_id: str, data: dict) -> dict:
         path = f"/{resource}/{record_id}"
-        return _record(
-            self.request("PUT", path, body={"data": data}), "PUT", path, self.last_status
-        )
+        return record(self.request("PUT", path, body={"data": data}), "PUT", path, self.last_status)
 
     def get(self, resource: str, record_id: str) -> dict:
         path = f"/{resource}/{record_id}"
-        return _record(self.request("GET", path), "GET", path, self.last_status)
+        return record(self.request("GET", path), "GET", path, self.last_status)
 
     def search(
         self, resource: str, rdql: str, *, page_size: int = 50, max_pages: int = 4
@@ -242,7 +153,7 @@ class CrmClient:
             if path is None:
                 return
             body = self.request("GET", path)
-            yield from _records(body, "GET", f"/{resource}", self.last_status)
+            yield from records(body, "GET", f"/{resource}", self.last_status)
             following = (body.get("links") or {}).get("next") if body.get("has_more") else None
             path = self._relative(following) if following else None
 
@@ -278,7 +189,7 @@ class CrmClient:
                 response = self._send(method, path, body, token, left)
             except requests.RequestException as exc:
                 slot.done(0)
-                repeatable = method != "POST" or _never_sent(exc)
+                repeatable = method != "POST" or never_sent(exc)
                 kind = "timed out" if isinstance(exc, requests.Timeout) else "connection failed"
                 if not repeatable:
                     raise OutcomeUnknown(
@@ -295,13 +206,13 @@ class CrmClient:
                 slot.done(0)
                 raise
             status = response.status_code
-            wait = _retry_after(response) if status == 429 else None
+            wait = retry_after(response) if status == 429 else None
             if status == 429 and wait is None:
                 wait = self._delay(attempt)
             slot.done(status, wait)
             if 200 <= status < 300:
                 self.last_status = status
-                return _json_object(response, method, where)
+                return json_object(response, method, where)
             if status < 400:
                 location = urlsplit(response.headers.get("Location") or "")
                 to = f" to {location.netloc or ''}{location.path}" if location.path else ""
@@ -382,46 +293,3 @@ class CrmClient:
         self._sleep(delay)
         self.backoff_wait += delay
         return True
-
-
-def _json_object(response: requests.Response, method: str, path: str) -> dict:
-    """A 2xx body as a JSON object (``{}`` when empty), else a ProtocolError."""
-    if not response.content:
-        return {}
-    try:
-        body = json.loads(response.content)
-    except (ValueError, UnicodeDecodeError):
-        kind = (response.headers.get("Content-Type") or "no content type").split(";")[0]
-        raise ProtocolError(
-            method, path, response.status_code, f"the body is not JSON ({redact(kind)[:60]})"
-        ) from None
-    if not isinstance(body, dict):
-        raise ProtocolError(
-            method, path, response.status_code, f"expected a JSON object, got {type(body).__name__}"
-        )
-    return body
-
-
-def _checked(record: object, method: str, path: str, status: int) -> dict:
-    if not isinstance(record, dict):
-        raise ProtocolError(method, path, status, "a record is not a JSON object")
-    record_id = record.get("id")
-    if not isinstance(record_id, str) or not OBJECT_ID.match(record_id):
-        what = "no id" if record_id is None else "an id that is not a 24-hex CRM id"
-        raise ProtocolError(method, path, status, f"the record has {what}")
-    return record
-
-
-def _record(body: dict, method: str, path: str, status: int) -> dict:
-    """``{"data": {...}}`` with a valid id, per the contract."""
-    if not isinstance(body.get("data"), dict):
-        raise ProtocolError(method, path, status, 'expected {"data": {...}}, got no "data" object')
-    return _checked(body["data"], method, path, status)
-
-
-def _records(body: dict, method: str, path: str, status: int) -> list[dict]:
-    """A list page's ``data``: records with valid ids."""
-    data = body.get("data")
-    if not isinstance(data, list):
-        raise ProtocolError(method, path, status, 'expected {"data": [...]}, got no "data" list')
-    return [_checked(record, method, path, status) for record in data]

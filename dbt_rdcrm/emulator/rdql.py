@@ -183,8 +183,7 @@ class _Parser:
         text, values = self.text, []
         self.i += 1  # the "("
         while True:
-            while self.i < len(text) and text[self.i] == " ":
-                self.i += 1
+            self.skip_spaces()  # any whitespace around an item
             if text.startswith('"', self.i):
                 self.i += 1
                 value = self._quoted_item(field)
@@ -196,8 +195,7 @@ class _Parser:
             if not value:
                 raise RdqlError(f"malformed filter: empty item in the list for {field}")
             values.append(value)
-            while self.i < len(text) and text[self.i] == " ":
-                self.i += 1
+            self.skip_spaces()  # any whitespace around an item
             if self.i >= len(text):
                 raise RdqlError(f"malformed filter: missing ')' in the list for {field}")
             if text[self.i] == ")":

@@ -39,7 +39,7 @@ class Pace:
     concurrency: int = 1
     latency_s: float = ASSUMED_LATENCY  # from a request's send to its answer
     overhead_s: float = 0.0  # from an answer to the same worker's next request (recording it)
-    source: str = "assumed"  # measured by the last sync | assumed
+    source: str = "assumed"  # measured by the last sync (, from the state) | assumed
 
     @property
     def per_request_s(self) -> float:
@@ -61,14 +61,23 @@ def previous_pace(target_path: Path, concurrency: int = 1) -> Pace | None:
     """The latency and per-request work the last sync measured (its results file), if any."""
     try:
         document = json.loads((target_path / RESULTS_FILE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return measured_pace(document, concurrency, "measured by the last sync")
+
+
+def measured_pace(document: object, concurrency: int, source: str) -> Pace | None:
+    """The pace in a sync's results (or their copy in the state): ``limiter.latency_s`` and
+    ``limiter.overhead_s``; None when they are missing or not numbers."""
+    try:
         latency = document["limiter"]["latency_s"]
         overhead = document["limiter"].get("overhead_s") or 0.0
-    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+    except (KeyError, TypeError, AttributeError):
         return None
     numbers = all(isinstance(v, (int, float)) and v >= 0 for v in (latency, overhead))
     if latency is None or not numbers:
         return None
-    return Pace(concurrency, float(latency), float(overhead), "measured by the last sync")
+    return Pace(concurrency, float(latency), float(overhead), source)
 
 
 class Outcome(str, Enum):

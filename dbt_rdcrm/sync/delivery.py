@@ -55,6 +55,7 @@ class Delivery:
         *,
         settle_s: float = 0.0,
         now: Callable[[], dt.datetime] = utcnow,
+        matches=None,
     ):
         self.spec = spec
         self.store = store
@@ -62,6 +63,7 @@ class Delivery:
         self.resource = spec.mode.value
         self.settle_s = settle_s  # how long an unanswered create may still land
         self.now = now
+        self.matches = matches  # the run's answers to match lookups (sync.matching), if any
 
     def apply(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
         try:
@@ -139,7 +141,11 @@ class Delivery:
         self, row: WorkRow, data: dict, match: str | None, then: dict | None = None
     ) -> Delivered:
         if match is not None:
-            found = identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
+            found = (
+                self.matches.find(match)
+                if self.matches is not None
+                else identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
+            )
             ids = self._unclaimed(row, found)
             if len(ids) == 1:  # the record exists already: it is updated, and remembered
                 return self.update(row, ids[0], {**data, **(then or {})})

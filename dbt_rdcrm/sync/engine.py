@@ -30,6 +30,7 @@ from dbt_rdcrm.sync import preflight
 from dbt_rdcrm.sync.delivered import Delivered, NotSettled
 from dbt_rdcrm.sync.delivery import Delivery
 from dbt_rdcrm.sync.keys import encode_key
+from dbt_rdcrm.sync.matching import MatchAnswers, Observed
 from dbt_rdcrm.sync.planner import (
     Create,
     Decision,
@@ -108,8 +109,14 @@ class ModelSync:
         self.result = ModelResult(spec.model, spec.unique_id, spec.mode.value)
         self.planned = planned if planned is not None else {}
         self.failed_parents = failed_parents if failed_parents is not None else {}
+        writing = client if not options.dry_run else None
+        self.matches = MatchAnswers(spec, writing) if spec.match is not None else None
+        if self.matches is not None and writing is not None:
+            self.client = client = Observed(client, self.matches)
         self.delivery = (
-            Delivery(spec, store, client, settle_s=options.settle_seconds, now=wall)
+            Delivery(
+                spec, store, client, settle_s=options.settle_seconds, now=wall, matches=self.matches
+            )
             if client is not None
             else None
         )
@@ -187,13 +194,12 @@ class ModelSync:
         self.result.add_issue(RowIssue(Outcome.SKIPPED, why))
         if opts.dry_run:  # a plan shows the guard and goes on
             return True
-        self._log_model("guard", why)
-        return self._stop_model(work, why)
+        return self._stop_model(work, why, operation="guard")
 
-    def _stop_model(self, work, why: str, *, failed: bool = True) -> bool:
+    def _stop_model(self, work, why: str, *, failed: bool = True, operation: str = "skip") -> bool:
         if failed:
             self.result.status, self.result.error = "failed", why
-        self._skip_rest(work, why)
+        self._skip_rest(work, why, operation)
         return False
 
     def _log_model(self, operation: str, why: str) -> None:
@@ -212,27 +218,25 @@ class ModelSync:
             )
         )
 
-    def _skip_rest(self, work, reason: str) -> None:
+    def _skip_rest(self, work, reason: str, operation: str = "skip") -> None:
+        """Count every row not concluded yet as skipped (the rest is not read), with one
+        line for them in the sync log."""
         left = work.count - (self.result.rows_read - self.result.counts[Outcome.UNCHANGED])
         if left > 0:
             self.result.count(Outcome.SKIPPED, left)
             self.result.stopped = reason
+            if not self.options.dry_run:
+                self._log_model(operation, f"{left:,} row(s) skipped: {reason}")
 
     def _process(self, work) -> None:
-        spec, opts = self.spec, self.options
         try:
-            for row in work:
+            for row, decision in self._decided(work):
                 if self._stop_reason is not None:
-                    self._skip(row, self._stop_reason)
-                    continue
-                if opts.dry_run:
-                    self._assume_planned_parents(row)
-                decision = decide(spec, row, retry_failed=opts.retry_failed)
+                    break
                 remaining = self.budget()
                 if remaining is not None and decision.requests > remaining - self._reserved:
                     self._stop(BUDGET_SPENT)
-                    self._skip(row, BUDGET_SPENT)
-                    continue
+                    break
                 self.result.planned_requests += decision.requests
                 if self.sender is not None and _parallel(decision):
                     self._queue(row, decision)
@@ -240,14 +244,36 @@ class ModelSync:
                     self._settle(everything=True)  # writes in flight are recorded first
                     if self._stop_reason is not None:
                         self._skip(row, self._stop_reason)
-                        continue
+                        break
                     self._guard_auth(row, lambda r=row, d=decision: self._apply(r, d))
                 self._settle()
                 self._resolve_due()
                 self._maybe_flush()
+            self._settle(everything=True)
+            self._resolve_due(wait=True)  # not on the way out of an error: the next run will
         finally:
             self._settle(everything=True)
-            self._resolve_due(wait=True)
+        if self._stop_reason is not None:  # the rows not read are counted, not read
+            self._skip_rest(work, self._stop_reason)
+
+    def _decided(self, work):
+        """Each row with its decision; a ``match:`` model's looked up in lists ahead."""
+        decided = ((row, self._decide(row)) for row in work)
+        if self.matches is None:
+            return decided
+        return self.matches.ahead(decided, self._room, self._charge)
+
+    def _decide(self, row: WorkRow) -> Decision:
+        if self.options.dry_run:
+            self._assume_planned_parents(row)
+        return decide(self.spec, row, retry_failed=self.options.retry_failed)
+
+    def _room(self) -> int | None:
+        remaining = self.budget()
+        return None if remaining is None else remaining - self._reserved
+
+    def _charge(self, requests: int) -> None:
+        self.result.planned_requests += requests
 
     # --- writes in flight ------------------------------------------------------------------
     def _queue(self, row: WorkRow, decision: Create | Update) -> None:

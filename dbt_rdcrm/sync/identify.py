@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from dbt_rdcrm.config.fields import Mode
 from dbt_rdcrm.crm.client import Refused
+from dbt_rdcrm.crm.rdql import quoted, rdql_time
 from dbt_rdcrm.sync.planner import payload_value
 
 CLOCK_SKEW = dt.timedelta(minutes=10)
@@ -26,9 +27,10 @@ _DIGITS = re.compile(r"\D+")
 class LookupRefused(Exception):
     """The CRM refused a lookup (a filter it does not accept): nothing can be concluded."""
 
-    def __init__(self, field: str, message: str):
+    def __init__(self, field: str, message: str, status: int | None = None):
         super().__init__(f"the CRM refused the lookup on {field}: {message}")
         self.field = field
+        self.status = status
 
 
 @dataclass(frozen=True)
@@ -43,17 +45,18 @@ class Found:
         return [str(r.get("id")) for r in self.records]
 
 
-def quoted(value: str) -> str:
-    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
-
-def rdql_time(moment: dt.datetime) -> str:
-    """A date-time as RD's RDQL documents it: quoted ``"YYYY-MM-DD HH:MM:SS"`` (UTC)."""
-    return quoted(moment.strftime("%Y-%m-%d %H:%M:%S"))
+def match_text(value: object) -> str:
+    """A match value as lookups compare it: stripped, lower-cased (accents kept)."""
+    return str(value).strip().lower()
 
 
 def record_values(record: dict, field: str) -> list[str]:
-    """A record's values for a match field, as lower-cased strings."""
+    """A record's values for a match field, as lookups compare them (:func:`match_text`)."""
+    return [match_text(v) for v in held_values(record, field)]
+
+
+def held_values(record: dict, field: str) -> list[object]:
+    """A record's values for a match field, as the CRM holds them."""
     if field.startswith("@"):
         value = (record.get("custom_fields") or {}).get(field[1:])
         found = value if isinstance(value, list) else [value]
@@ -63,7 +66,7 @@ def record_values(record: dict, field: str) -> list[str]:
         found = [p.get("phone") for p in record.get("phones") or [] if isinstance(p, dict)]
     else:
         found = [record.get(field)]
-    return [str(v).strip().lower() for v in found if v is not None]
+    return [v for v in found if v is not None]
 
 
 def search(client, mode: Mode, rdql: str, field: str) -> Found:
@@ -75,7 +78,7 @@ def search(client, mode: Mode, rdql: str, field: str) -> Found:
             if len(records) > PAGE_SIZE * MAX_PAGES:
                 return Found(tuple(records[:-1]), complete=False)
     except Refused as exc:
-        raise LookupRefused(field, exc.message) from None
+        raise LookupRefused(field, exc.message, exc.status) from None
     return Found(tuple(records))
 
 
@@ -83,12 +86,17 @@ def by_field(client, mode: Mode, field: str, values: Sequence[str]) -> dict[str,
     """For each value, the records whose ``field`` equals it (case-insensitive, re-checked
     locally: the CRM's search may return partial and case-variant hits). One request for
     several values when RDQL's value list allows it."""
-    wanted = {v: v.strip().lower() for v in values}
     if len(values) == 1:
         rdql = f"{field}:{quoted(values[0])}"
     else:
         rdql = f"{field}:({','.join(quoted(v) for v in values)})"
-    found = search(client, mode, rdql, field)
+    return sort_out(search(client, mode, rdql, field), field, values)
+
+
+def sort_out(found: Found, field: str, values: Sequence[str]) -> dict[str, Found]:
+    """For each value, the records of ``found`` whose ``field`` equals it as lookups compare
+    (:func:`match_text`)."""
+    wanted = {v: match_text(v) for v in values}
     return {
         value: Found(
             tuple(r for r in found.records if low in record_values(r, field)), found.complete

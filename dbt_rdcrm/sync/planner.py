@@ -46,10 +46,12 @@ class Create:
     data: dict
     match: str | None = None  # the `match:` value to look up first, if any
     then: dict | None = None  # a second step after the create (a deal's closing status)
+    looked_up: bool = False  # the match value's lookup was made already, in a batch
 
     @property
     def requests(self) -> int:
-        return 1 + (self.match is not None) + (self.then is not None)
+        lookup = self.match is not None and not self.looked_up
+        return 1 + lookup + (self.then is not None)
 
 
 @dataclass(frozen=True)

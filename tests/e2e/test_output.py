@@ -38,7 +38,7 @@ def human_output(project, monkeypatch, options: SyncOptions, command: str = "pla
 GOLDEN_PLAN = """\
 Planning 5 models to RD Station CRM
 1 of 5 START crm_organizations (organizations): 2 rows to process, 0 unchanged
-1 of 5 OK crm_organizations: 2 created (5 requests planned)
+1 of 5 OK crm_organizations: 2 created (4 requests planned)
 2 of 5 START crm_contacts (contacts): 2 rows to process, 0 unchanged
 2 of 5 OK crm_contacts: 2 created (4 requests planned)
 3 of 5 START crm_deals (deals): 2 rows to process, 0 unchanged
@@ -51,14 +51,14 @@ Planning 5 models to RD Station CRM
 dbt-rdcrm plan
  model                    | status | created | updated | unchanged | not sent | eta
 --------------------------+--------+---------+---------+-----------+----------+-----
- crm_organizations        | ok     |       2 |         |           |          |  3s
+ crm_organizations        | ok     |       2 |         |           |          |  2s
  crm_contacts             | ok     |       2 |         |           |          |  2s
  crm_deals                | ok     |       2 |         |           |          |  2s
  crm_linked_deals         | ok     |       2 |         |           |          |  2s
  crm_organization_updates | ok     |         |       2 |           |          |  1s
 --------------------------+--------+---------+---------+-----------+----------+-----
  total                    |        |       8 |       2 |           |          |  9s
-18 requests: about 9s at 120 requests/minute, 4 at a time, 0.30s each (assumed)
+17 requests: about 9s at 120 requests/minute, 4 at a time, 0.30s each (assumed)
 
 Payloads (personal data masked):
   crm_organizations create key ABC: {"name": "E*** A*** L***", "url": "https://e***.com.br", "custom_fields": {"cnpj": "**.***.***/****-90"}}
@@ -176,7 +176,7 @@ GOLDEN_PLAN_JSON = """\
   "totals": {
     "rows_read": 4,
     "requests": 0,
-    "planned_requests": 9,
+    "planned_requests": 8,
     "created": 4,
     "updated": 0,
     "recreated": 0,
@@ -186,7 +186,7 @@ GOLDEN_PLAN_JSON = """\
     "failed": 0,
     "unresolved": 0,
     "skipped": 0,
-    "eta_s": 4.3
+    "eta_s": 3.8
   },
   "eta": {
     "concurrency": 4,
@@ -216,9 +216,9 @@ GOLDEN_PLAN_JSON = """\
         "skipped": 0
       },
       "requests": 0,
-      "planned_requests": 5,
+      "planned_requests": 4,
       "written_with_differences": 0,
-      "eta_s": 2.3,
+      "eta_s": 1.8,
       "duration_s": 0.0,
       "error": null,
       "stopped": null,
@@ -323,8 +323,8 @@ GOLDEN_SYNC_JSON = """\
   "elapsed_s": 0.0,
   "totals": {
     "rows_read": 5,
-    "requests": 9,
-    "planned_requests": 6,
+    "requests": 8,
+    "planned_requests": 5,
     "created": 4,
     "updated": 0,
     "recreated": 0,
@@ -338,7 +338,7 @@ GOLDEN_SYNC_JSON = """\
   },
   "eta": null,
   "limiter": {
-    "requests": 9,
+    "requests": 8,
     "throttled": 0,
     "waited_s": 0.0
   },
@@ -362,8 +362,8 @@ GOLDEN_SYNC_JSON = """\
         "unresolved": 0,
         "skipped": 0
       },
-      "requests": 5,
-      "planned_requests": 4,
+      "requests": 4,
+      "planned_requests": 3,
       "written_with_differences": 0,
       "eta_s": null,
       "duration_s": 0.0,

@@ -54,9 +54,10 @@ def assert_plan_matches_sync(project, emulator) -> tuple[dict, dict]:
 
 def test_plan_of_the_sample_is_what_the_sync_then_does(sample, emulator):
     planned, _ = assert_plan_matches_sync(sample, emulator)
-    # 10 writes, 2 match lookups, 3 custom-field checks (one per entity), 3 looks for records
-    # of models whose state is empty (a lost state must not create duplicates)
-    assert planned["totals"]["planned_requests"] == 18
+    # 10 writes, the 2 match values looked up in one list, 3 custom-field checks (one per
+    # entity), 3 looks for records of models whose state is empty (a lost state must not
+    # create duplicates)
+    assert planned["totals"]["planned_requests"] == 17
     assert (planned["totals"]["created"], planned["totals"]["updated"]) == (8, 2)
 
 
@@ -110,15 +111,15 @@ def test_sync_dry_run_is_the_plan(sample, emulator):
     run = sample.sync("--dry-run", "--output", "json")
     assert emulator.requests() == []
     document = json.loads(run.stdout)
-    assert document["command"] == "plan" and document["totals"]["planned_requests"] == 18
+    assert document["command"] == "plan" and document["totals"]["planned_requests"] == 17
 
 
-# the sample's first plan: 18 requests paced every 0.5 s at 120/minute (10 s at 6/minute), 4 in
+# the sample's first plan: 17 requests paced every 0.5 s at 120/minute (10 s at 6/minute), 4 in
 # flight at once, the last answered 0.3 s (assumed latency) after it left
-ETA_TOTAL = 8.8
-ETA_MODELS = [2.3, 1.8, 1.8, 1.3, 0.8]
-ETA_LINE = "18 requests: about 2m52s at 6 requests/minute, 4 at a time, 0.30s each (assumed)"
-ETA_AT_SIX = 171.1
+ETA_TOTAL = 8.3
+ETA_MODELS = [1.8, 1.8, 1.8, 1.3, 0.8]
+ETA_LINE = "17 requests: about 2m42s at 6 requests/minute, 4 at a time, 0.30s each (assumed)"
+ETA_AT_SIX = 161.1
 
 
 def test_plan_json_is_the_one_document_on_stdout_and_the_results_file(sample, emulator):
@@ -126,7 +127,7 @@ def test_plan_json_is_the_one_document_on_stdout_and_the_results_file(sample, em
     document = json.loads(run.stdout)  # nothing else on stdout
     assert "dbt-rdcrm plan" in run.stderr  # the human output moved to stderr
     assert document == run.results
-    # 18 requests paced at 120 requests/minute, 4 at a time, each answered 0.3 s (assumed) after
+    # 17 requests paced at 120 requests/minute, 4 at a time, each answered 0.3 s (assumed) after
     # it left
     assert document["totals"]["eta_s"] == ETA_TOTAL
     assert [m["eta_s"] for m in document["models"]] == ETA_MODELS

@@ -4,30 +4,12 @@ from __future__ import annotations
 
 import pytest
 from fakes import Clock, MemoryStore, ScriptedCrm, Step, row, spec, with_state
+from fakes import sync_models as run
 
 from dbt_rdcrm.crm.client import Refused
-from dbt_rdcrm.report.events import ignore
 from dbt_rdcrm.report.results import Outcome
-from dbt_rdcrm.sync.engine import SyncOptions, run_sync
 from dbt_rdcrm.sync.preflight import StateConflict, StateLost
 from dbt_rdcrm.sync.records import IdMapRow
-
-
-def run(specs, store, crm, clock=None, **options):
-    timing = {"wall": clock, "sleep": clock.sleep} if clock is not None else {}
-    return run_sync(
-        specs,
-        {s.model: {} for s in specs},
-        store,
-        crm,
-        SyncOptions(**options),
-        emit=ignore,
-        command="sync",
-        base_url="https://crm.test/crm/v2",
-        rate_limit=0,
-        invocation_id=None,
-        **timing,
-    )
 
 
 def people(n: int) -> list:
