@@ -38,6 +38,7 @@ class LimiterStats:
     # median seconds from an answer to the same thread's next ask: the engine's work per request
     # (a median: a busy moment of the machine is not the engine's pace)
     overhead_s: float | None = None
+    remembered: int = 0  # earlier runs' requests still in the window when this run started
 
     def to_dict(self) -> dict:
         return {
@@ -46,6 +47,7 @@ class LimiterStats:
             "waited_s": round(self.waited_s, 3),
             "latency_s": _rounded(self.latency_s),
             "overhead_s": _rounded(self.overhead_s),
+            "remembered": self.remembered,
         }
 
 
@@ -115,6 +117,7 @@ class RateLimiter:
         self._waiting = 0
         self._wait_started = 0.0
         self._waited = 0.0
+        self._remembered = 0
 
     # --- the blocking API ------------------------------------------------------------------
     def acquire(self) -> Slot:
@@ -186,6 +189,7 @@ class RateLimiter:
                 waited,
                 statistics.fmean(self._latencies) if self._latencies else None,
                 statistics.median(self._overheads) if self._overheads else None,
+                self._remembered,
             )
 
     # --- memory across runs ----------------------------------------------------------------
@@ -217,6 +221,7 @@ class RateLimiter:
                 paused - offset if _number(paused) else None,
                 now,
             )
+            self._remembered = len(self._window.recent(now))
 
 
 def _number(value: object) -> bool:

@@ -151,6 +151,7 @@ def test_stats_count_requests_429s_time_held_back_and_latency():
         "waited_s": 1.0,
         "latency_s": 0.5,
         "overhead_s": 0.0,
+        "remembered": 0,
     }
 
 

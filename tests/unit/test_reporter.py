@@ -257,5 +257,6 @@ def test_sync_json_carries_the_limiter_figures():
         "waited_s": 3.25,
         "latency_s": 0.3,
         "overhead_s": None,
+        "remembered": 0,
     }
     assert document["eta"] is None
