@@ -181,7 +181,7 @@ def check_settings(report: Report, project_vars: Mapping, env: Mapping, override
 
 
 def check_project(report: Report, project) -> None:
-    """The manifest-only checks of a :class:`dbt_rdcrm.runner.Project`: its config problems,
+    """The manifest-only checks of a :class:`dbt_rdcrm.loading.Project`: its config problems,
     the models it cannot read, the order of its links, keys, create rules and matches."""
     report.problems("config", project.catalog.problems)
     for name, why in sorted(project.catalog.unreadable.items()):

@@ -50,7 +50,7 @@ def base_url_option(command: F) -> F:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from dbt_rdcrm.runner import project_base_url
+        from dbt_rdcrm.invocation import project_base_url
 
         kwargs["base_url"] = project_base_url(
             kwargs.pop("base_url"),

@@ -8,18 +8,19 @@ import sys
 import click
 from rich.markup import escape
 
-from dbt_rdcrm import runner
+from dbt_rdcrm import session
 from dbt_rdcrm.commands.console import guarded, make_console
 from dbt_rdcrm.commands.options import build_invocation, crm_options, output_option, project_options
+from dbt_rdcrm.invocation import Invocation
 from dbt_rdcrm.report import audit as report
 from dbt_rdcrm.report.audit import AuditResult
 from dbt_rdcrm.report.events import ignore
 from dbt_rdcrm.sync.audit import AuditOptions, run_audit
 
 
-def audit(invocation: runner.Invocation, options: AuditOptions) -> AuditResult:
+def audit(invocation: Invocation, options: AuditOptions) -> AuditResult:
     """Run the audit under the lease and write ``target/rdcrm_audit_results.json``."""
-    with runner.open_session(invocation, command="audit", write=True, emit=ignore) as s:
+    with session.open_session(invocation, command="audit", write=True, emit=ignore) as s:
         result = run_audit(
             s.specs,
             s.columns,

@@ -1,4 +1,4 @@
-"""The flags commands share, and the runner's :class:`~dbt_rdcrm.runner.Invocation` built
+"""The flags commands share, and the :class:`~dbt_rdcrm.invocation.Invocation` built
 from them: dbt's log flags, the project and selection flags, the CRM flags, ``--output``."""
 
 from __future__ import annotations
@@ -7,8 +7,9 @@ from dataclasses import dataclass
 
 import click
 
-from dbt_rdcrm import runner
 from dbt_rdcrm.config.settings import TIMEOUT_SETTINGS, resolve_paths
+from dbt_rdcrm.dbt.selection import Selection
+from dbt_rdcrm.invocation import CrmOverrides, DbtFlags, Invocation
 
 
 class SelectorOption(click.Option):
@@ -161,22 +162,22 @@ def output_option(*choices: str, what: str, extra: str = ""):
     )
 
 
-def build_invocation(kw) -> runner.Invocation:
+def build_invocation(kw) -> Invocation:
     """What the runner needs of a command's flags; sets dbt's log level for this command."""
     from dbt_rdcrm.dbt.project import set_dbt_log_level
 
     set_dbt_log_level(log_flags(kw).dbt_level)  # for this command only, even in one process
     paths = resolve_paths(kw["project_dir"], kw["profiles_dir"], kw["target"], kw["target_path"])
-    return runner.Invocation(
+    return Invocation(
         paths=paths,
-        selection=runner.Selection(
+        selection=Selection(
             tuple(kw.get("select") or ()), tuple(kw.get("exclude") or ()), kw.get("selector")
         ),
-        overrides=runner.CrmOverrides(
+        overrides=CrmOverrides(
             kw.get("base_url"),
             kw.get("rate_limit"),
             kw.get("max_attempts"),
             {key: kw.get(key) for key, _, _ in TIMEOUT_SETTINGS},
         ),
-        dbt=runner.DbtFlags(kw.get("dbt_vars"), kw.get("profile"), bool(kw.get("parse"))),
+        dbt=DbtFlags(kw.get("dbt_vars"), kw.get("profile"), bool(kw.get("parse"))),
     )

@@ -10,7 +10,7 @@ from functools import partial
 import click
 from rich.markup import escape
 
-from dbt_rdcrm import runner
+from dbt_rdcrm import session
 from dbt_rdcrm.commands.console import guarded, make_console
 from dbt_rdcrm.commands.options import build_invocation, crm_options, output_option, project_options
 from dbt_rdcrm.errors import UsageError
@@ -37,7 +37,7 @@ def _rebuild(**kw) -> int:
     invocation = build_invocation(kw)
     console = make_console(stderr=kw["output"] == "json")
     results = []
-    with runner.open_session(invocation, command="state rebuild", write=True, emit=ignore) as s:
+    with session.open_session(invocation, command="state rebuild", write=True, emit=ignore) as s:
         if not s.specs:
             raise UsageError("nothing selected: no model with meta.rdcrm matched")
         for spec in s.specs:
@@ -82,7 +82,7 @@ def _resolve(**kw) -> int:
         raise UsageError("give exactly one of --crm-id ID (adopt that record) or --create")
     kw = {**kw, "select": (kw["model"],), "exclude": ()}
     invocation = build_invocation(kw)
-    with runner.open_session(invocation, command="state resolve", write=True, emit=ignore) as s:
+    with session.open_session(invocation, command="state resolve", write=True, emit=ignore) as s:
         spec = next((x for x in s.specs if x.model == kw["model"]), None)
         if spec is None:
             raise UsageError(f"{kw['model']!r} is not a declared rdcrm sync")
@@ -104,7 +104,7 @@ def _identity(**kw) -> int:
 
     invocation = build_invocation(kw)
     messages = []
-    with runner.open_session(invocation, command="state identity", write=True, emit=ignore) as s:
+    with session.open_session(invocation, command="state identity", write=True, emit=ignore) as s:
         for spec in s.specs:
             if spec.identity is not None:
                 messages.append(ensure_identity_field(spec, s.client))
@@ -125,14 +125,14 @@ def _unlock(**kw) -> int:
     from dbt_rdcrm.config.settings import resolve_settings
 
     invocation = build_invocation({**kw, "select": (), "exclude": ()})
-    with runner.connect(invocation) as warehouse:
+    with session.connect(invocation) as warehouse:
         settings = resolve_settings(
             warehouse.project_vars,
             invocation.env,
             warehouse.schema,
             base_url=invocation.overrides.base_url,
         )
-        store = runner.state_store(warehouse, settings)
+        store = session.state_store(warehouse, settings)
         if not store.exists():
             make_console().print("no state tables: nothing to unlock")
             return 0

@@ -12,6 +12,8 @@ from rich.console import Console
 
 from dbt_rdcrm import runner
 from dbt_rdcrm.config.settings import resolve_paths
+from dbt_rdcrm.dbt.selection import Selection
+from dbt_rdcrm.invocation import Invocation
 from dbt_rdcrm.report.reporter import HumanReporter, JsonReporter
 from dbt_rdcrm.sync.engine import SyncOptions
 
@@ -24,7 +26,7 @@ def human_output(project, monkeypatch, options: SyncOptions, command: str = "pla
     a plain console of fixed width (trailing spaces of padded lines removed)."""
     for name, value in project.env.items():
         monkeypatch.setenv(name, value)
-    invocation = runner.Invocation(
+    invocation = Invocation(
         resolve_paths(str(project.path), None, None, None), env=dict(os.environ)
     )
     if options.dry_run:  # a plan sends nothing: show its ETA at the real limit
@@ -105,9 +107,9 @@ def json_output(project, monkeypatch, options: SyncOptions, command: str, *selec
     """The JSON document a command prints, with a fixed clock; ids, time and port normalised."""
     for name, value in project.env.items():
         monkeypatch.setenv(name, value)
-    invocation = runner.Invocation(
+    invocation = Invocation(
         resolve_paths(str(project.path), None, None, None),
-        selection=runner.Selection(select),
+        selection=Selection(select),
         env=dict(os.environ),
     )
     if options.dry_run:  # a plan sends nothing: show its ETA at the real limit
@@ -340,7 +342,8 @@ GOLDEN_SYNC_JSON = """\
   "limiter": {
     "requests": 8,
     "throttled": 0,
-    "waited_s": 0.0
+    "waited_s": 0.0,
+    "remembered": 0
   },
   "notices": [],
   "samples_masked": true,

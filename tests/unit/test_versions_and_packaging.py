@@ -9,7 +9,7 @@ from support import REPO
 
 from dbt_rdcrm.dbt.manifest_reader import manifest_from_dict
 from dbt_rdcrm.errors import SelectionError
-from dbt_rdcrm.runner import choose_versions
+from dbt_rdcrm.loading import choose_versions
 
 
 def people(latest: int | None = 2, versions=(1, 2, 3)):
