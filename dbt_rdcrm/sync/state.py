@@ -68,6 +68,15 @@ class StateStore:
         self._pending: dict[tuple[str, str], IdMapRow] = {}
         self._log: list[LogEntry] = []
         self.on_flush = None  # called after each commit (the lease's heartbeat)
+        self._exclusive: bool | None = None
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether no other process can reach these tables while this one is connected (then
+        two runs cannot overlap whatever the lease does)."""
+        if self._exclusive is None:
+            self._exclusive = self.wh.exclusive(self.config.database)
+        return self._exclusive
 
     def _names(self) -> tuple[str, str, str]:
         return (self.config.id_map, self.config.sync_log, self.config.lease)
