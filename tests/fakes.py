@@ -48,7 +48,10 @@ def row(key: str | None, number: int = 1, state: IdMapRow | None = None, **value
 
 
 class Work(list):
-    """Rows of work, as the store's spool offers them (a context manager with a count)."""
+    """Rows of work, as the store's spool offers them (a context manager with a count, and
+    the count of rows left unchanged)."""
+
+    unchanged = 0
 
     @property
     def count(self) -> int:
@@ -75,14 +78,10 @@ class MemoryStore:
         self.unchanged = 0
 
     # the engine's reads
-    def has_duplicate_keys(self, spec, columns) -> bool:
-        return False
-
-    def count_unchanged(self, spec, columns, **kw) -> int:
-        return self.unchanged
-
     def work(self, spec, columns, **kw) -> Work:
-        return Work(self.rows)
+        work = Work(self.rows)
+        work.unchanged = self.unchanged
+        return work
 
     def states(self, model, keys):
         merged = {**self.committed, **self.buffer}

@@ -172,6 +172,11 @@ def set_dbt_log_level(level: str | None) -> None:
         show_dbt_events()
 
 
+def dbt_sql_logged() -> bool:
+    """Whether dbt's debug events are shown: they carry each statement's SQL."""
+    return _EVENT_LEVEL == "debug"
+
+
 def show_dbt_events() -> None:
     """Attach the stderr logger chosen by :func:`set_dbt_log_level` (never a log file)."""
     import sys

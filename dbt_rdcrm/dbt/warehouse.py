@@ -1,7 +1,8 @@
 """The warehouse, reached through dbt's own adapter for the project's profile and target.
 
-This module and :mod:`dbt_rdcrm.dbt.project` are the only ones that import dbt; they import it
-lazily, so importing them is cheap. Everything else sees :class:`Warehouse`.
+This module, :mod:`dbt_rdcrm.dbt.statements` (how statements reach the driver) and
+:mod:`dbt_rdcrm.dbt.project` are the only ones that import dbt; they import it lazily, so
+importing them is cheap. Everything else sees :class:`Warehouse`.
 
 Connections and transactions belong to threads, as in dbt: each thread that calls a method
 gets its own connection (opened on first use) and its own transaction. On one thread's
@@ -12,14 +13,14 @@ A stream resumed after that raises ``RuntimeError`` instead of losing rows.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from contextlib import contextmanager, suppress
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from dbt_rdcrm.dbt.statements import Chunk, Statements, is_driver_error, one_line
 from dbt_rdcrm.errors import RdcrmError
 
 if TYPE_CHECKING:
@@ -29,13 +30,6 @@ if TYPE_CHECKING:
     from dbt.config.runtime import RuntimeConfig
 
 _CONNECTION_NAME = "dbt_rdcrm"
-# Adapters whose connection handle is a psycopg2 connection. Its default cursor buffers a
-# whole result client-side, so streams use a named (server-side) cursor. And commits go
-# through the driver: the adapter commits with a COMMIT statement that psycopg2 does not see,
-# after which psycopg2 never begins another transaction and every statement autocommits
-# (rollback() would then discard nothing).
-_PSYCOPG2_ADAPTERS = frozenset({"postgres"})
-_cursor_names = (f"dbt_rdcrm_stream_{n}" for n in itertools.count(1))
 
 
 class WarehouseError(RdcrmError):
@@ -49,14 +43,6 @@ class WarehouseError(RdcrmError):
 class ColumnInfo:
     name: str
     data_type: str  # as the warehouse reports it, e.g. "VARCHAR", "integer", "DATE"
-
-
-@dataclass(frozen=True)
-class Chunk:
-    """Consecutive rows of a stream; never empty."""
-
-    columns: list[str]
-    rows: list[tuple]
 
 
 class Warehouse:
@@ -79,13 +65,11 @@ class Warehouse:
         """Use :meth:`connect`."""
         from dbt_common.invocation import get_invocation_id
 
-        from dbt_rdcrm.dbt.project import project_vars
+        from dbt_rdcrm.dbt.project import dbt_sql_logged, project_vars
 
         self._config = config
         self._adapter = adapter
-        # Per thread: how many operations have started on its connection; a stream remembers
-        # the count it started with and refuses to go on once it changed.
-        self._operations: dict[Hashable, int] = {}
+        self._statements = Statements(adapter, config.credentials.type, dbt_sql_logged)
         self.adapter_type = config.credentials.type
         self.target_name = config.target_name
         self.profile_name = config.profile_name
@@ -101,7 +85,8 @@ class Warehouse:
             self.project_vars = project_vars(config)
         try:
             with self._errors("connecting"):
-                self._use().handle  # noqa: B018 - the handle opens the connection
+                connection = self._use()
+                connection.handle  # noqa: B018 - the handle opens the connection
         except WarehouseError as exc:
             if "could not set lock" not in str(exc).lower():
                 raise
@@ -110,6 +95,7 @@ class Warehouse:
                 f"dbt-rdcrm sync or a dbt run); wait for it to finish: {exc}"
             ) from exc
         self.binding_char = self._macro("get_binding_char")  # needs an open connection on DuckDB
+        self._statements.prepare(connection, getattr(config.credentials, "settings", None))
 
     @classmethod
     def connect(
@@ -147,7 +133,7 @@ class Warehouse:
             )
             adapter = dbt_project.register_adapter(config)
         except (DbtBaseException, DbtUsageException, ClickException, UnicodeDecodeError) as exc:
-            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else _one_line(exc)
+            what = "not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else one_line(exc)
             raise WarehouseError(
                 f"cannot load the dbt profile from {profiles_dir / 'profiles.yml'}"
                 f" for {project_dir}: {what}"
@@ -165,7 +151,7 @@ class Warehouse:
             except (ValueError, LookupError, TypeError) as exc:  # a manifest dbt cannot load
                 raise WarehouseError(
                     f"dbt cannot read {manifest_path} to compare its relations with target "
-                    f"'{self.target_name}' ({_one_line(exc)}): run `dbt parse`"
+                    f"'{self.target_name}' ({one_line(exc)}): run `dbt parse`"
                 ) from None
 
     def quote(self, identifier: str) -> str:
@@ -197,39 +183,16 @@ class Warehouse:
         abandoned; a stream resumed after that raises ``RuntimeError``.
         """
         connection = self._use()
-        thread = self._thread()
-        began = not connection.transaction_open
-        connections = self._adapter.connections
+        current = self._statements.still_current()
         with self._errors("starting a query"):
-            if self.adapter_type not in _PSYCOPG2_ADAPTERS:
-                _, cursor = connections.add_query(
-                    self._with_comment(sql), auto_begin=False, bindings=bindings
-                )
-                # On DuckDB this is the connection's only cursor: closing it would close the
-                # connection.
-                return self._chunks(cursor, chunk_size, thread, finish=None)
-            # A named cursor keeps the rows on the server until fetched.
-            handle = connection.handle
-            with connections.exception_handler(sql):
-                cursor = handle.cursor(name=next(_cursor_names), withhold=handle.autocommit)
-                cursor.execute(self._with_comment(sql), bindings)
-
-        def finish() -> None:
-            with connections.exception_handler(sql):
-                cursor.close()
-            if began:
-                self._commit(connection)
-
-        return self._chunks(cursor, chunk_size, thread, finish)
+            cursor, finish = self._statements.stream(connection, sql, bindings)
+        return self._statements.chunks(cursor, chunk_size, current, self._errors, finish)
 
     def query(self, sql: str, bindings: Sequence[Any] | None = None) -> list[tuple]:
         """All rows of a small result."""
-        connections = self._adapter.connections
-        with self._reading("running a query"):
-            _, cursor = connections.add_query(
-                self._with_comment(sql), auto_begin=False, bindings=bindings
-            )
-            with connections.exception_handler(sql):
+        with self._reading("running a query") as connection:
+            cursor = self._statements.run(connection, sql, bindings)
+            with self._adapter.connections.exception_handler(sql):
                 rows = cursor.fetchall()
         return rows
 
@@ -238,28 +201,22 @@ class Warehouse:
 
         With bindings on Postgres, a literal ``%`` in the SQL must be written ``%%``.
         """
-        self._use()
-        connections = self._adapter.connections
-        auto_begin = not getattr(connections, "disable_transactions", False)
+        connection = self._use()
         with self._errors("running a statement"):
-            connections.add_query(self._with_comment(sql), auto_begin=auto_begin, bindings=bindings)
+            self._statements.begin(connection)
+            self._statements.run(connection, sql, bindings)
 
     def commit(self) -> None:
         """Commit this thread's transaction, if one is open."""
         connection = self._use()
         with self._errors("committing"):
-            self._commit(connection)
+            self._statements.commit(connection)
 
     def rollback(self) -> None:
         """Discard this thread's uncommitted work."""
         connection = self._use()
         with self._errors("rolling back"):
-            if self.adapter_type in _PSYCOPG2_ADAPTERS:
-                with self._adapter.connections.exception_handler("ROLLBACK"):
-                    connection.handle.rollback()
-                connection.transaction_open = False
-            else:
-                self._adapter.connections.rollback_if_open()
+            self._statements.rollback(connection)
 
     def create_schema(self, database: str | None, schema: str) -> None:
         """Create the schema if it does not exist (``database`` None: the target's).
@@ -270,7 +227,15 @@ class Warehouse:
         relation = self._relation(database or self.database, schema, None)
         with self._errors(f"creating schema {relation}"):
             self._adapter.execute_macro("create_schema", kwargs={"relation": relation})
-            self._commit(connection)
+            self._statements.commit(connection)
+
+    def exclusive(self, database: str | None) -> bool:
+        """Whether no other process can write ``database`` (None: the target's) while this
+        warehouse is connected (see :meth:`Statements.exclusive`)."""
+        with self._reading("reading the attached databases") as connection:
+            return self._statements.exclusive(
+                connection, database or self.database or "", self._config.credentials
+            )
 
     def hash_expr(self, text_expr: str) -> str:
         """SQL for the lowercase hex md5 of a string expression (dbt's ``hash`` macro)."""
@@ -280,19 +245,10 @@ class Warehouse:
         return f"cast({expr} as {self.string_type})"
 
     def close(self) -> None:
-        """Close every thread's connection, rolling back uncommitted work.
-
-        dbt-duckdb keeps the database open in a process-wide environment after its connections
-        close; it is closed too, so the file is free for other processes (its lock released).
-        """
+        """Close every thread's connection, rolling back uncommitted work (and free a DuckDB
+        file for other processes)."""
         with self._errors("closing connections"):
-            self._adapter.cleanup_connections()
-            manager = type(self._adapter.connections)
-            environment = getattr(manager, "_ENV", None)
-            if environment is not None and hasattr(environment, "close"):
-                environment.close()
-            if hasattr(manager, "close_all_connections"):
-                manager.close_all_connections()
+            self._statements.close()
 
     def __enter__(self) -> Warehouse:
         return self
@@ -312,14 +268,9 @@ class Warehouse:
     def _where(self) -> str:
         return f"target '{self.target_name}' of profile '{self.profile_name}' ({self.adapter_type})"
 
-    def _thread(self) -> Hashable:
-        return self._adapter.connections.get_thread_identifier()
-
     def _use(self) -> Connection:
         """This thread's connection, for a new operation (which ends any open stream on it)."""
-        thread = self._thread()
-        self._operations[thread] = self._operations.get(thread, 0) + 1
-        return self._adapter.acquire_connection(_CONNECTION_NAME)
+        return self._statements.use(_CONNECTION_NAME)
 
     def _relation(self, database: str | None, schema: str, identifier: str | None) -> BaseRelation:
         return self._adapter.Relation.create(
@@ -329,52 +280,9 @@ class Warehouse:
             quote_policy=self._config.quoting,
         )
 
-    def _with_comment(self, sql: str) -> str:
-        """The SQL with the project's query comment, as dbt sends its own queries."""
-        header = self._adapter.connections.query_header
-        return sql if header is None else header.add(sql)
-
     def _macro(self, name: str, **kwargs: Any) -> str:
         with self._errors(f"rendering the {name} macro"):
             return str(self._adapter.execute_macro(name, kwargs=kwargs)).strip()
-
-    def _commit(self, connection: Connection) -> None:
-        if self.adapter_type in _PSYCOPG2_ADAPTERS:
-            with self._adapter.connections.exception_handler("COMMIT"):
-                connection.handle.commit()
-            connection.transaction_open = False
-        elif connection.transaction_open:
-            self._adapter.connections.commit()
-
-    def _chunks(
-        self,
-        cursor: Any,
-        chunk_size: int,
-        thread: Hashable,
-        finish: Callable[[], None] | None,
-    ) -> Iterator[Chunk]:
-        started = self._operations[thread]
-        connections = self._adapter.connections
-        columns: list[str] = []
-        try:
-            while True:
-                if self._operations[thread] != started:
-                    raise RuntimeError(
-                        "stream resumed after another operation ran on this thread's "
-                        "connection; consume a stream before running anything else"
-                    )
-                with self._errors("reading rows"), connections.exception_handler("fetch"):
-                    rows = cursor.fetchmany(chunk_size)
-                if not rows:
-                    return
-                if not columns:
-                    columns = [description[0] for description in cursor.description]
-                yield Chunk(columns, rows)
-        finally:
-            # Touch the connection only if nothing else has used it since the stream started.
-            if finish is not None and self._operations[thread] == started:
-                with self._errors("ending a query"):
-                    finish()
 
     @contextmanager
     def _reading(self, action: str) -> Iterator[Connection]:
@@ -385,7 +293,7 @@ class Warehouse:
         with self._errors(action):
             yield connection
             if began:
-                self._commit(connection)
+                self._statements.commit(connection)
 
     @contextmanager
     def _errors(self, action: str) -> Iterator[None]:
@@ -396,36 +304,7 @@ class Warehouse:
         try:
             yield
         except Exception as exc:
-            if not isinstance(exc, DbtBaseException) and not _is_driver_error(exc):
+            if not isinstance(exc, DbtBaseException) and not is_driver_error(exc):
                 raise
-            self._end_aborted_transaction()
-            raise WarehouseError(f"{self._where}: {action} failed: {_one_line(exc)}") from exc
-
-    def _end_aborted_transaction(self) -> None:
-        """After a failed statement, psycopg2 holds an aborted transaction, even one the adapter
-        did not know it had begun; roll it back so the connection stays usable."""
-        if self.adapter_type not in _PSYCOPG2_ADAPTERS:
-            return
-        import psycopg2
-        from psycopg2.extensions import TRANSACTION_STATUS_INERROR
-
-        connection = self._adapter.connections.get_if_exists()
-        if connection is None or connection.state != "open":
-            return
-        if connection.handle.get_transaction_status() == TRANSACTION_STATUS_INERROR:
-            with suppress(psycopg2.Error):
-                connection.handle.rollback()
-            connection.transaction_open = False
-
-
-def _one_line(exc: BaseException) -> str:
-    message = getattr(exc, "msg", None)
-    if not isinstance(message, str):
-        message = str(exc)
-    return " ".join(message.split())
-
-
-def _is_driver_error(exc: BaseException) -> bool:
-    """A DB-API driver error (PEP 249: every driver's errors derive from its ``Error``, and
-    database-side ones from ``DatabaseError``)."""
-    return any(cls.__name__ == "DatabaseError" for cls in type(exc).__mro__)
+            self._statements.end_aborted_transaction()
+            raise WarehouseError(f"{self._where}: {action} failed: {one_line(exc)}") from exc

@@ -80,8 +80,7 @@ class ModelAuditor:
     def run(self, columns: dict[str, str]) -> ModelAudit:
         spec, store = self.spec, self.store
         synced: dict[str, str] = {}  # key -> CRM id, for every model row the id map knows
-        duplicates = store.has_duplicate_keys(spec, columns)
-        with store.work(spec, columns, full_refresh=True, duplicates=duplicates) as work:
+        with store.work(spec, columns, full_refresh=True) as work:
             for row in work:
                 if row.key is not None and row.state is not None and row.state.crm_id:
                     synced[row.key] = row.state.crm_id

@@ -104,14 +104,9 @@ class ModelSync(InFlightWrites, RowOutcomes):
     def run(self) -> ModelResult:
         started = self.clock()
         spec, opts = self.spec, self.options
-        duplicates = self.store.has_duplicate_keys(spec, self.columns)
-        unchanged = self.store.count_unchanged(
-            spec, self.columns, full_refresh=opts.full_refresh, duplicates=duplicates
-        )
+        work = self.store.work(spec, self.columns, full_refresh=opts.full_refresh)
+        unchanged = work.unchanged
         self.result.count(Outcome.UNCHANGED, unchanged)
-        work = self.store.work(
-            spec, self.columns, full_refresh=opts.full_refresh, duplicates=duplicates
-        )
         with work:
             self.emit(ModelStarted(spec.model, spec.mode.value, work.count, unchanged))
             try:

@@ -7,27 +7,26 @@
 - ``rdcrm_lease``: the tickets of runs that hold or want the state of a CRM scope.
 
 The join of a model against its state runs in the warehouse: only rows that need work (new,
-changed, pending, refused, invalid keys) travel to Python, so a no-change run reads no rows.
+changed, pending, refused, invalid keys) travel to Python, so a no-change run reads no rows
+(:mod:`dbt_rdcrm.sync.work`).
 """
 
 from __future__ import annotations
 
-import pickle
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dbt_rdcrm.config.specs import SyncSpec
-from dbt_rdcrm.sync.records import IdMapRow, LeaseTicket, LogEntry, WorkRow, id_signature
+from dbt_rdcrm.sync.records import IdMapRow, LeaseTicket, LogEntry, id_signature
 from dbt_rdcrm.sync.state_sql import (
     ID_MAP_COLUMNS,
     LEASE_COLUMNS,
     LOG_COLUMNS,
-    STATE_COLUMNS,
     Dialect,
     StateSql,
     Tables,
 )
+from dbt_rdcrm.sync.work import WorkSpool, read_work
 
 WRITE_BATCH = 200
 
@@ -42,6 +41,7 @@ class StateConfig:
 
 
 def dialect_of(warehouse) -> Dialect:
+    duckdb = warehouse.adapter_type == "duckdb"  # its joins run in this process: read in parts
     return Dialect(
         quote_char=warehouse.quote("x")[0],
         binding=warehouse.binding_char,
@@ -49,60 +49,9 @@ def dialect_of(warehouse) -> Dialect:
         timestamp_type=warehouse.timestamp_type,
         integer_type=warehouse.integer_type,
         hash_template=warehouse.hash_expr("{}"),
+        part_template="hash({expr}) % {parts}" if duckdb else None,
+        concat=duckdb,
     )
-
-
-class WorkSpool:
-    """The work query's rows, spooled to a temporary file; iterate (more than once), then close."""
-
-    def __init__(self, spec: SyncSpec, names: list[str], file, count: int):
-        self.spec = spec
-        self.names = names
-        self.file = file
-        self.count = count
-
-    def __enter__(self) -> WorkSpool:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self.file.close()
-
-    def __iter__(self) -> Iterator[WorkRow]:
-        if not self.count:
-            return
-        self.file.seek(0)
-        spec = self.spec
-        position = {name: i for i, name in enumerate(self.names)}
-        value_index = [(column, position[f"c{i}"]) for i, column in enumerate(spec.columns)]
-        link_index = [(s.field, position[f"r_link{i}"]) for i, s in enumerate(spec.links)]
-        state_index = [(c, position[f"r_{c}"]) for c in STATE_COLUMNS]
-        number = 0
-        while True:
-            try:
-                rows = pickle.load(self.file)
-            except EOFError:
-                return
-            for row in rows:
-                number += 1
-                key = row[position["r_key"]]
-                known = {c: row[i] for c, i in state_index}
-                state = (
-                    IdMapRow(spec.model, key, **known)
-                    if key is not None and known["object_type"] is not None
-                    else None
-                )
-                yield WorkRow(
-                    number=number,
-                    values={column: row[i] for column, i in value_index},
-                    key=key,
-                    key_count=int(row[position["r_key_count"]]),
-                    row_hash=row[position["r_hash"]],
-                    link_ids={f: row[i] for f, i in link_index},
-                    state=state,
-                )
 
 
 class StateStore:
@@ -119,6 +68,15 @@ class StateStore:
         self._pending: dict[tuple[str, str], IdMapRow] = {}
         self._log: list[LogEntry] = []
         self.on_flush = None  # called after each commit (the lease's heartbeat)
+        self._exclusive: bool | None = None
+
+    @property
+    def exclusive(self) -> bool:
+        """Whether no other process can reach these tables while this one is connected (then
+        two runs cannot overlap whatever the lease does)."""
+        if self._exclusive is None:
+            self._exclusive = self.wh.exclusive(self.config.database)
+        return self._exclusive
 
     def _names(self) -> tuple[str, str, str]:
         return (self.config.id_map, self.config.sync_log, self.config.lease)
@@ -180,53 +138,18 @@ class StateStore:
         self.wh.commit()
 
     # --- the work query --------------------------------------------------------------------
-    def has_duplicate_keys(self, spec: SyncSpec, actual: dict[str, str]) -> bool:
-        """Whether two rows share a key: a cheap scan of the key columns alone, so the
-        (rare) duplicate handling is only joined into the work query when needed."""
-        return int(self.wh.query(self.sql.duplicate_keys(spec, actual))[0][0]) > 0
-
-    def count_unchanged(
-        self,
-        spec: SyncSpec,
-        actual: dict[str, str],
-        *,
-        full_refresh: bool = False,
-        duplicates: bool = True,
-    ) -> int:
-        if full_refresh:
-            return 0
-        sql, bindings = self.sql.count_unchanged(spec, actual, self.scope, duplicates=duplicates)
-        return int(self.wh.query(sql, bindings)[0][0])
-
     def work(
         self,
         spec: SyncSpec,
         actual: dict[str, str],
         *,
         full_refresh: bool = False,
-        duplicates: bool = True,
         limit: int | None = None,
     ) -> WorkSpool:
-        """Rows needing a decision, ordered by key.
-
-        The result is spooled to a temporary file first, so the warehouse connection is free for
-        state writes while rows are processed (a second query on a connection that is still
-        streaming can silently end the stream) and memory stays bounded."""
-        sql, bindings = self.sql.work(
-            spec, actual, self.scope, full_refresh=full_refresh, duplicates=duplicates, limit=limit
-        )
-        spool = tempfile.TemporaryFile(prefix="rdcrm-work-")  # noqa: SIM115 - WorkSpool closes it
-        names: list[str] = []
-        count = 0
-        try:
-            for chunk in self.wh.stream(sql, bindings):
-                names = names or [c.lower() for c in chunk.columns]
-                count += len(chunk.rows)
-                pickle.dump(chunk.rows, spool, protocol=pickle.HIGHEST_PROTOCOL)
-        except BaseException:
-            spool.close()
-            raise
-        return WorkSpool(spec, names, spool, count)
+        """Rows needing a decision, in key order, and (``unchanged``) how many rows the last
+        sync left as they are; with ``limit``, the first rows of work by key (none counted).
+        See :mod:`dbt_rdcrm.sync.work`."""
+        return read_work(self.wh, self.sql, self.scope, spec, actual, full_refresh, limit)
 
     # --- id map reads ----------------------------------------------------------------------
     def states(self, model: str, keys: Sequence[str]) -> dict[str, IdMapRow]:

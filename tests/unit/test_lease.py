@@ -91,6 +91,27 @@ def test_an_expired_ticket_of_a_crashed_run_does_not_block():
     assert successor.held and set(table.rows) == {"b"}
 
 
+def test_a_run_no_other_process_can_reach_waits_for_nothing():
+    table, clock = Tickets(), Clock()
+    table.exclusive = True  # a DuckDB file, locked by this process
+    holder = lease(table, "a", clock)
+    holder.acquire()
+    assert holder.held and clock.mono == 0.0
+
+
+def test_checkpoints_in_quick_succession_push_the_expiry_once():
+    table, clock = Tickets(), Clock()
+    holder = lease(table, "a", clock)
+    holder.acquire()
+    pushed = []
+    table.update_ticket = lambda run_id, commit=True, **values: pushed.append(values)
+    holder.heartbeat()  # just acquired: the expiry is a full ttl ahead
+    clock.now_value += dt.timedelta(seconds=31)
+    holder.heartbeat()
+    holder.heartbeat()
+    assert len(pushed) == 1
+
+
 def test_a_heartbeat_keeps_a_long_run_alive():
     table, clock = Tickets(), Clock()
     holder = lease(table, "a", clock)

@@ -18,6 +18,8 @@ import pytest
 import yaml
 from support import POSTGRES, drop_postgres_schemas, postgres_sql, require_postgres
 
+from dbt_rdcrm.dbt.warehouse import Warehouse
+
 PROFILE = "rdcrm_test"
 # Environment that changes how dbt resolves a project; tests set what they need.
 DBT_ENV_VARS = (
@@ -108,6 +110,21 @@ def duckdb_project(tmp_path: Path) -> Path:
 @pytest.fixture
 def postgres_project(tmp_path: Path, postgres_schema: str) -> Path:
     return write_project(tmp_path / "postgres_project", {"dev": postgres_output(postgres_schema)})
+
+
+@pytest.fixture(scope="module", params=["duckdb", "postgres"])
+def warehouse(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, projects
+) -> Iterator[Warehouse]:
+    """A Warehouse on each warehouse type, shared by the tests of a module."""
+    base = tmp_path_factory.mktemp(request.param)
+    if request.param == "duckdb":
+        output = projects.duckdb(base / "warehouse.duckdb")
+    else:
+        output = projects.postgres(request.getfixturevalue("postgres_schema"))
+    project = projects.write(base / "project", {"dev": output})
+    with Warehouse.connect(project, profiles_dir=project, target="dev") as warehouse:
+        yield warehouse
 
 
 @pytest.fixture(params=["duckdb", "postgres"])

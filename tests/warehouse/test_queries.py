@@ -18,20 +18,6 @@ import pytest
 from dbt_rdcrm.dbt.warehouse import ColumnInfo, Warehouse, WarehouseError
 
 
-@pytest.fixture(scope="module", params=["duckdb", "postgres"])
-def warehouse(
-    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, projects
-) -> Iterator[Warehouse]:
-    base = tmp_path_factory.mktemp(request.param)
-    if request.param == "duckdb":
-        output = projects.duckdb(base / "warehouse.duckdb")
-    else:
-        output = projects.postgres(request.getfixturevalue("postgres_schema"))
-    project = projects.write(base / "project", {"dev": output})
-    with Warehouse.connect(project, profiles_dir=project, target="dev") as warehouse:
-        yield warehouse
-
-
 @pytest.fixture(autouse=True)
 def _clean_transaction(warehouse: Warehouse) -> Iterator[None]:
     yield
@@ -96,6 +82,12 @@ def test_attributes_describe_the_target(warehouse: Warehouse) -> None:
     assert warehouse.binding_char == expected["binding_char"]
     assert warehouse.string_type == "TEXT"
     assert warehouse.invocation_id
+
+
+def test_only_a_duckdb_file_is_exclusive_to_the_process(warehouse: Warehouse) -> None:
+    # DuckDB locks its file for the process that opened it; a server is shared.
+    assert warehouse.exclusive(None) is (warehouse.adapter_type == "duckdb")
+    assert warehouse.exclusive("no_such_database") is False
 
 
 def test_relations_and_identifiers_are_quoted(warehouse: Warehouse) -> None:
@@ -166,6 +158,15 @@ def test_stream_takes_bindings(warehouse: Warehouse, table: str) -> None:
     chunks = warehouse.stream(f"select id from {table} where id > {b} order by id", [7])
 
     assert [row for chunk in chunks for row in chunk.rows] == [(8,), (9,), (10,)]
+
+
+def test_a_postgres_stream_is_planned_for_its_whole_result(warehouse: Warehouse) -> None:
+    # A cursor is planned for its first 10 % by default: on tables without statistics that
+    # picks nested loops, quadratic when every row is read.
+    if warehouse.adapter_type != "postgres":
+        pytest.skip("server-side cursors are PostgreSQL's")
+    list(warehouse.stream("select 1"))
+    assert warehouse.query("show cursor_tuple_fraction") == [("1",)]
 
 
 def test_stream_then_write_then_stream_again_sees_every_row(

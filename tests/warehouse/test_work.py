@@ -1,0 +1,95 @@
+"""A model read against its id map on real warehouses: what the census counts, what the work
+stream returns and in which order, read in one part or in several."""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+
+import pytest
+from fakes import spec as make_spec
+
+from dbt_rdcrm.config.specs import Relation
+from dbt_rdcrm.dbt.warehouse import Warehouse
+from dbt_rdcrm.sync import work as work_module
+from dbt_rdcrm.sync.records import IdMapRow
+from dbt_rdcrm.sync.state import StateConfig, StateStore
+
+SCOPE = "https://crm.test/crm/v2"
+ROWS = 60  # keys k00..k59; k07 twice more, and one row without a key
+
+
+@pytest.fixture
+def store(warehouse: Warehouse) -> StateStore:
+    suffix = secrets.token_hex(3)
+    config = StateConfig(None, warehouse.schema, f"id_map_{suffix}", f"log_{suffix}", f"l_{suffix}")
+    store = StateStore(warehouse, config, SCOPE)
+    store.ensure()
+    return store
+
+
+@pytest.fixture
+def model(warehouse: Warehouse):
+    name = f"m_{secrets.token_hex(4)}"
+    relation = warehouse.relation(None, warehouse.schema, name)
+    keys = [f"'k{i:02d}'" for i in range(ROWS)] + ["'k07'", "'k07'", "null"]
+    values = ", ".join(f"({k}, 'Name ' || {n}, 'n{n}@a.com')" for n, k in enumerate(keys))
+    warehouse.execute(f"create table {relation} (id text, name text, email text)")
+    warehouse.execute(f"insert into {relation} values {values}")
+    warehouse.commit()
+    spec = dataclasses.replace(
+        make_spec(), relation=Relation(warehouse.database, warehouse.schema, name, relation)
+    )
+    return spec, {c: c for c in spec.columns}
+
+
+def synced(store: StateStore, spec, columns, keys: list[str]) -> None:
+    """Record ``keys`` as synced with their current hash (the rest of the model is new)."""
+    with store.work(spec, columns) as work:
+        hashes = {row.key: row.row_hash for row in work}
+    for key in keys:
+        store.save(
+            IdMapRow(spec.model, key, "contact", crm_id=f"{key:0>24}", synced_hash=hashes[key])
+        )
+    store.flush()
+
+
+def read(store: StateStore, spec, columns, **kw) -> tuple[list[tuple], int]:
+    with store.work(spec, columns, **kw) as work:
+        rows = [(r.number, r.key, r.key_count, r.state is not None) for r in work]
+        assert len(rows) == work.count
+        return rows, work.unchanged
+
+
+def test_unchanged_rows_are_counted_and_only_the_others_read_in_key_order(store, model):
+    spec, columns = model
+    synced(store, spec, columns, [f"k{i:02d}" for i in range(0, ROWS, 2)] + ["k07"])
+    rows, unchanged = read(store, spec, columns)
+    assert unchanged == ROWS // 2  # every synced key but k07, which three rows share
+    keys = [key for _, key, _, _ in rows]
+    assert keys == sorted(k for k in keys if k) + [None]  # key order, no key last
+    assert [n for n, *_ in rows] == list(range(1, len(rows) + 1))
+    assert {(key, count) for _, key, count, _ in rows if key == "k07"} == {("k07", 3)}
+    assert [has_state for _, key, _, has_state in rows if key == "k07"] == [True] * 3
+    assert len(rows) + unchanged == ROWS + 3  # every row read is counted once
+
+
+def test_a_model_read_in_parts_gives_the_same_rows(store, model, monkeypatch):
+    spec, columns = model
+    synced(store, spec, columns, [f"k{i:02d}" for i in range(0, ROWS, 3)])
+    whole = read(store, spec, columns)
+    monkeypatch.setattr(work_module, "CENSUS_PART_ROWS", 7)
+    monkeypatch.setattr(work_module, "WORK_PART_ROWS", 5)
+    monkeypatch.setattr(work_module, "RUN_ROWS", 4)
+    monkeypatch.setattr(work_module, "BATCH_ROWS", 3)
+    assert read(store, spec, columns) == whole
+    assert read(store, spec, columns, full_refresh=True)[1] == 0
+
+
+def test_a_model_with_nothing_to_do_reads_no_row(store, model):
+    spec, columns = model
+    with store.work(spec, columns) as work:
+        keys = [row.key for row in work if row.key is not None and row.key != "k07"]
+    synced(store, spec, columns, keys)
+    rows, unchanged = read(store, spec, columns)
+    assert unchanged == ROWS - 1 and [k for _, k, _, _ in rows] == ["k07"] * 3 + [None]
