@@ -10,10 +10,12 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from dbt_rdcrm.config.specs import SyncSpec
-from dbt_rdcrm.crm.client import CrmError
+from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused
 from dbt_rdcrm.errors import AuthError
 from dbt_rdcrm.report.results import Outcome
 from dbt_rdcrm.sync.records import IdMapRow
+
+CANDIDATES_SHOWN = 5
 
 
 class Crm(Protocol):
@@ -85,3 +87,33 @@ def settle_deadline(since: dt.datetime | None, settle_s: float) -> dt.datetime |
     if since.tzinfo is not None:  # a warehouse may hand back an aware time: compare in UTC
         since = since.astimezone(dt.timezone.utc).replace(tzinfo=None)
     return since + dt.timedelta(seconds=settle_s)
+
+
+def needs_follow_up(exc: BaseException) -> bool:
+    """Whether a failed send is settled by lookups or further requests (not just counted):
+    an unknown outcome, or a 404 on a known id."""
+    if isinstance(exc, OutcomeUnknown):
+        return True
+    return isinstance(exc, Refused) and exc.status == 404
+
+
+def match_refused(field: str, found, unclaimed: list[str]) -> Delivered | None:
+    """Why a ``match:`` lookup cannot pick a record (several, more than can be read, or one the
+    id map gives to another key); None when it can (one record, or none: a create)."""
+    if len(unclaimed) > 1 or not found.complete:
+        return Delivered(
+            Outcome.REJECTED,
+            f"ambiguous match on {field}: {len(unclaimed)} CRM records "
+            f"({', '.join(unclaimed[:CANDIDATES_SHOWN])})",
+            field=field,
+            operation="match",
+        )
+    claimed = [i for i in found.ids if i not in unclaimed]
+    if claimed:
+        return Delivered(
+            Outcome.REJECTED,
+            f"match on {field} finds record {claimed[0]}, which the id map gives to another key",
+            field=field,
+            operation="match",
+        )
+    return None

@@ -28,11 +28,13 @@ from dbt_rdcrm.crm.client import CrmError, OutcomeUnknown, Refused, Transient
 from dbt_rdcrm.report.results import Outcome
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.delivered import (
+    CANDIDATES_SHOWN,
     Crm,
     Delivered,
     NotSettled,
     PermissionDenied,
     Store,
+    match_refused,
     settle_command,
     settle_deadline,
 )
@@ -41,7 +43,6 @@ from dbt_rdcrm.sync.planner import Create, Resolve, Update, payload_value
 from dbt_rdcrm.sync.records import WorkRow, transition, utcnow
 
 UNKNOWN_CREATE_ATTEMPTS = 3
-CANDIDATES_SHOWN = 5
 
 
 class Delivery:
@@ -66,16 +67,14 @@ class Delivery:
         self.matches = matches  # the run's answers to match lookups (sync.matching), if any
 
     def apply(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
-        try:
-            if isinstance(decision, Update):
-                return self.update(row, decision.crm_id, decision.data)
-            if isinstance(decision, Resolve):
-                return self.resolve(row, decision.data, decision.sent)
-            return self.create(row, decision.data, decision.match, decision.then)
-        except LookupRefused as exc:
-            return self._unresolved(row, str(exc), field=exc.field)
-        except CrmError as exc:
-            return self.failed(row, exc)
+        return self.guarded(row, lambda: self._send(row, decision))
+
+    def _send(self, row: WorkRow, decision: Create | Update | Resolve) -> Delivered:
+        if isinstance(decision, Update):
+            return self.update(row, decision.crm_id, decision.data)
+        if isinstance(decision, Resolve):
+            return self.resolve(row, decision.data, decision.sent)
+        return self.create(row, decision.data, decision.match, decision.then)
 
     def guarded(self, row: WorkRow, step) -> Delivered:
         """Run a follow-up step; its lookups or requests failing become the row's outcome."""
@@ -115,13 +114,6 @@ class Delivery:
             return self.recreate(row, crm_id, data)
         raise exc
 
-    @staticmethod
-    def needs_follow_up(exc: BaseException) -> bool:
-        """Whether a failed send is settled by lookups or further requests (not just counted)."""
-        if isinstance(exc, OutcomeUnknown):
-            return True
-        return isinstance(exc, Refused) and exc.status == 404
-
     def recreate(self, row: WorkRow, gone: str, data: dict) -> Delivered:
         """The record behind a known id is gone: find it again by ``match:``, or create it."""
         self._record(row, crm_id=None, cleared=True)
@@ -149,23 +141,9 @@ class Delivery:
             ids = self._unclaimed(row, found)
             if len(ids) == 1:  # the record exists already: it is updated, and remembered
                 return self.update(row, ids[0], {**data, **(then or {})})
-            if len(ids) > 1 or not found.complete:
-                return Delivered(
-                    Outcome.REJECTED,
-                    f"ambiguous match on {self.spec.match}: {len(ids)} CRM records "
-                    f"({', '.join(ids[:CANDIDATES_SHOWN])})",
-                    field=self.spec.match,
-                    operation="match",
-                )
-            claimed = [i for i in found.ids if i not in ids]
-            if claimed:
-                return Delivered(
-                    Outcome.REJECTED,
-                    f"match on {self.spec.match} finds record {claimed[0]}, which the id map "
-                    "gives to another key",
-                    field=self.spec.match,
-                    operation="match",
-                )
+            refused = match_refused(self.spec.match, found, ids)
+            if refused is not None:
+                return refused
         return self.post(row, data, then=then)
 
     def intend(self, row: WorkRow, data: dict) -> None:

@@ -5,8 +5,7 @@ else is in flight; an unanswered create is looked up only once it can no longer 
 
 from __future__ import annotations
 
-from dbt_rdcrm.sync.delivered import Delivered, NotSettled
-from dbt_rdcrm.sync.delivery import Delivery
+from dbt_rdcrm.sync.delivered import Delivered, NotSettled, needs_follow_up
 from dbt_rdcrm.sync.planner import (
     Create,
     Decision,
@@ -17,7 +16,7 @@ from dbt_rdcrm.sync.sender import Job, Sent
 
 
 def follow_up(sent: Sent) -> bool:
-    return sent.error is not None and Delivery.needs_follow_up(sent.error)
+    return sent.error is not None and needs_follow_up(sent.error)
 
 
 def parallel(decision: Decision) -> bool:
