@@ -160,11 +160,10 @@ def test_stream_takes_bindings(warehouse: Warehouse, table: str) -> None:
     assert [row for chunk in chunks for row in chunk.rows] == [(8,), (9,), (10,)]
 
 
+@pytest.mark.parametrize("warehouse", ["postgres"], indirect=True)  # its server-side cursors
 def test_a_postgres_stream_is_planned_for_its_whole_result(warehouse: Warehouse) -> None:
     # A cursor is planned for its first 10 % by default: on tables without statistics that
     # picks nested loops, quadratic when every row is read.
-    if warehouse.adapter_type != "postgres":
-        pytest.skip("server-side cursors are PostgreSQL's")
     list(warehouse.stream("select 1"))
     assert warehouse.query("show cursor_tuple_fraction") == [("1",)]
 
