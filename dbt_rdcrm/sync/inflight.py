@@ -87,6 +87,13 @@ class InFlightWrites:
         """Look up the unanswered creates that can no longer land (with ``wait``, all of them,
         sleeping until each one's time): adopt, create again or leave for the next run."""
         while self._unsettled:
+            if self._cannot_resolve():  # nothing to wait for: the next run settles them
+                if not wait:
+                    return
+                for row, later in self._unsettled:
+                    self._conclude(row, self.delivery.unsettled(row, later))
+                self._unsettled = []
+                return
             now = self.wall()
             due = [item for item in self._unsettled if item[1].until <= now]
             if not due:
@@ -99,10 +106,18 @@ class InFlightWrites:
             for item in due:
                 self._unsettled.remove(item)
                 row, later = item
-                if self.abort is not None:  # no request can go now: the next run settles it
+                if self._cannot_resolve():
                     self._conclude(row, self.delivery.unsettled(row, later))
                     continue
                 self._guard_auth(row, lambda r=row, n=later: self._resolve(r, n))
+
+    def _cannot_resolve(self) -> bool:
+        """No lookup can go now: the credentials were refused, or ``--max-requests`` cannot pay
+        for a lookup and a resend."""
+        if self.abort is not None:
+            return True
+        remaining = self.budget()
+        return remaining is not None and remaining - self._reserved < 2
 
     def _resolve(self, row: WorkRow, later: NotSettled) -> Delivered:
         delivery = self.delivery

@@ -251,3 +251,23 @@ def test_a_stopped_run_leaves_an_unsettled_create_to_the_next_run():
     assert +model.counts == {Outcome.FAILED: 1, Outcome.SKIPPED: 1}
     assert store.state("1").pending and "next run looks the record up" in model.issues[0].reason
     assert result.exit_code != 0 and [m for m, _ in crm.calls] == ["POST", "POST"]
+
+
+def test_a_spent_budget_leaves_unsettled_creates_to_the_next_run_without_waiting():
+    """--max-requests cannot pay for the lookup and a resend: no wait, nothing sent beyond the
+    budget, the intent kept for the next run."""
+    store = MemoryStore(people(2))
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    crm = ScriptedCrm(script=[Step("POST", "unknown_held"), Step("POST", "unknown_held")])
+    clock = Clock(crm)
+    (model,) = run(
+        [spec(partial_success=True)],
+        store,
+        crm,
+        clock,
+        concurrency=1,
+        settle_seconds=60,
+        max_requests=2,
+    ).models
+    assert +model.counts == {Outcome.FAILED: 2} and clock.slept == []
+    assert crm.requests_sent == 2 and all(store.state(k).pending for k in ("1", "2"))
