@@ -39,7 +39,7 @@ from dbt_rdcrm.sync.delivered import (
     settle_deadline,
 )
 from dbt_rdcrm.sync.identify import Found, LookupRefused
-from dbt_rdcrm.sync.planner import Create, Resolve, Update, payload_value
+from dbt_rdcrm.sync.planner import Create, Resolve, Update, payload_value, two_step
 from dbt_rdcrm.sync.records import WorkRow, transition, utcnow
 
 UNKNOWN_CREATE_ATTEMPTS = 3
@@ -162,7 +162,7 @@ class Delivery:
         try:
             record = self.crm.create(self.resource, data)
         except CrmError as exc:
-            return self.create_failed(row, data, exc, attempts_left)
+            return self.create_failed(row, data, exc, attempts_left, then)
         return self.created(row, data, record, then)
 
     def created(self, row: WorkRow, data: dict, record, then: dict | None = None) -> Delivered:
@@ -188,15 +188,17 @@ class Delivery:
         data: dict,
         exc: CrmError,
         attempts_left: int = UNKNOWN_CREATE_ATTEMPTS,
+        then: dict | None = None,
     ) -> Delivered:
         """A POST failed: never sent or refused (the intent goes), or its outcome is unknown
-        (the record it may have made is looked up before anything is resent)."""
+        (the record it may have made is looked up before anything is resent; ``then``, its
+        second step, follows whichever way it is settled)."""
         if isinstance(exc, (Refused, Transient)):
             self._record(row, pending=None)
             raise exc
         if attempts_left <= 1 or not isinstance(exc, OutcomeUnknown):
             raise exc
-        return self.resolve(row, data, data, attempts_left - 1, error=exc)
+        return self.resolve(row, {**data, **(then or {})}, data, attempts_left - 1, error=exc)
 
     def resolve(
         self,
@@ -232,7 +234,8 @@ class Delivery:
                 "an earlier create may have landed, and the lookup for it found more records "
                 "than can be read",
             )
-        return self.post(row, data, attempts_left)
+        create, then = two_step(self.spec, data)  # a deal closed on create: ongoing first
+        return self.post(row, create, attempts_left, then=then)
 
     def settles_at(self, row: WorkRow) -> dt.datetime | None:
         """When the row's unanswered create can no longer land (None: no intent, or no wait)."""

@@ -125,7 +125,7 @@ def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decis
     target = record_id or (state.crm_id if state is not None else None)
     if target is not None:
         return Update(target, data)
-    data, then = _two_step(spec, data)
+    data, then = two_step(spec, data)
     try:
         check_create(spec.mode, data)
     except RowRejected as exc:
@@ -139,7 +139,7 @@ def decide(spec: SyncSpec, row: WorkRow, *, retry_failed: bool = False) -> Decis
     return Create(data, match, then)
 
 
-def _two_step(spec: SyncSpec, data: dict) -> tuple[dict, dict | None]:
+def two_step(spec: SyncSpec, data: dict) -> tuple[dict, dict | None]:
     """With ``status_on_create: two_step``, a deal that is not ongoing is created ongoing and
     its status (and lost reason) set right after."""
     status = data.get("status")

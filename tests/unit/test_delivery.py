@@ -329,3 +329,17 @@ def test_an_intent_older_than_the_settle_time_is_looked_up_at_once():
     )
     assert done.outcome is Outcome.CREATED and done.operation == "create"
     assert [method for method, _ in crm.calls] == ["GET", "POST"]
+
+
+@pytest.mark.parametrize("answer", ["unknown_landed", "unknown_lost"])
+def test_a_two_step_deal_whose_create_went_unanswered_still_gets_its_status(answer):
+    """Adopted or created again, the deal ends lost (its second step), never ongoing and
+    recorded in step."""
+    s = spec(mode="deals", status_on_create="two_step", mapping={"name": "name", "st": "status"})
+    store, crm = MemoryStore(), ScriptedCrm(script=[Step("POST", answer)])
+    work_row = row("1", name="Old deal", st="lost")
+    done = Delivery(s, store, crm).apply(work_row, decide(s, work_row))
+    assert done.outcome is Outcome.CREATED
+    (deal,) = crm.of("deals")
+    assert deal["status"] == "lost" and store.state("1").crm_id == deal["id"]
+    assert store.state("1").synced_hash == work_row.row_hash and not store.state("1").pending
