@@ -163,21 +163,11 @@ class _Parser:
         return text[start : self.i]
 
     def _quoted(self, field: str) -> str:
-        text, chars = self.text, []
-        while self.i < len(text):
-            char = text[self.i]
-            if char == "\\" and self.i + 1 < len(text):
-                chars.append(text[self.i + 1])
-                self.i += 2
-            elif char == '"':
-                self.i += 1
-                if self.i < len(text) and not (text[self.i].isspace() or text[self.i] == ")"):
-                    raise RdqlError(f"malformed filter: unexpected {text[self.i]!r} after {field}")
-                return "".join(chars)
-            else:
-                chars.append(char)
-                self.i += 1
-        raise RdqlError(f"malformed filter: unterminated quote in the value of {field}")
+        value = self._quoted_text(f"the value of {field}")
+        text = self.text
+        if self.i < len(text) and not (text[self.i].isspace() or text[self.i] == ")"):
+            raise RdqlError(f"malformed filter: unexpected {text[self.i]!r} after {field}")
+        return value
 
     def _list(self, field: str) -> tuple[str, ...]:
         text, values = self.text, []
@@ -186,7 +176,7 @@ class _Parser:
             self.skip_spaces()  # any whitespace around an item
             if text.startswith('"', self.i):
                 self.i += 1
-                value = self._quoted_item(field)
+                value = self._quoted_text(f"the list for {field}")
             else:
                 start = self.i
                 while self.i < len(text) and text[self.i] not in ",)":
@@ -205,7 +195,9 @@ class _Parser:
                 raise RdqlError(f"malformed filter: expected ',' or ')' in the list for {field}")
             self.i += 1
 
-    def _quoted_item(self, field: str) -> str:
+    def _quoted_text(self, where: str) -> str:
+        """The text of a quoted value up to its closing quote (a backslash escapes the next
+        character); the opening quote is read already."""
         text, chars = self.text, []
         while self.i < len(text):
             char = text[self.i]
@@ -218,4 +210,4 @@ class _Parser:
             else:
                 chars.append(char)
                 self.i += 1
-        raise RdqlError(f"malformed filter: unterminated quote in the list for {field}")
+        raise RdqlError(f"malformed filter: unterminated quote in {where}")
