@@ -68,10 +68,6 @@ class Delivered:
     field: str | None = None
     differences: tuple[str, ...] = ()  # fields the CRM's answer does not hold as sent
 
-    @property
-    def is_issue(self) -> bool:
-        return self.reason is not None
-
 
 def settle_command(spec: SyncSpec, key: str, candidates: list[str] | None = None) -> str:
     adopt = f"`dbt-rdcrm state resolve {spec.model} {key!r} --crm-id <id>`" if candidates else None
