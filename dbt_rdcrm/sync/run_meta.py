@@ -45,25 +45,14 @@ class RunMeta:
 
     def ensure(self) -> None:
         """Create the table if it is missing, committed (a race with another run: once more)."""
-        from dbt_rdcrm.dbt.warehouse import WarehouseError
-
-        try:
-            self._create()
-        except WarehouseError:
-            self.wh.rollback()
-            self._create()
+        self.store.create_committed(self._create)
 
     def _create(self) -> None:
         self.wh.execute(self.store.sql.create_table(self.relation, COLUMNS))  # if not exists
         self.wh.commit()
 
     def read(self, key: str) -> dict | None:
-        b = self.wh.binding_char
-        rows = self.wh.query(
-            f"select {self._q('meta_value')} from {self.relation} "
-            f"where {self._q('crm_scope')} = {b} and {self._q('meta_key')} = {b}",
-            [self.store.scope, key],
-        )
+        rows = self.wh.query(self.store.sql.meta_value(self.relation), [self.store.scope, key])
         try:
             value = json.loads(rows[0][0]) if rows else None
         except (TypeError, ValueError):
@@ -72,20 +61,12 @@ class RunMeta:
 
     def write(self, key: str, value: dict) -> None:
         """Replace the row of ``key`` (in the caller's transaction: it commits)."""
-        b = self.wh.binding_char
-        self.wh.execute(
-            f"delete from {self.relation} "
-            f"where {self._q('crm_scope')} = {b} and {self._q('meta_key')} = {b}",
-            [self.store.scope, key],
-        )
+        self.wh.execute(self.store.sql.meta_delete(self.relation), [self.store.scope, key])
         now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
         self.wh.execute(
             self.store.sql.insert(self.relation, COLUMNS, 1),
             [self.store.scope, key, json.dumps(value, separators=(",", ":")), now],
         )
-
-    def _q(self, column: str) -> str:
-        return self.store.sql.d.quote(column)
 
 
 class LimiterMemory:

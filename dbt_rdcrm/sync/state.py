@@ -108,18 +108,20 @@ class StateStore:
         self.sql.empty_id_map = True
 
     def ensure(self) -> None:
-        """Create the schema and tables if missing and add new columns (idempotent); commit.
+        """Create the schema and tables if missing and add new columns (idempotent); commit."""
+        self.create_committed(self._ensure)
 
-        Two runs starting together may race on ``create ... if not exists`` (PostgreSQL
-        refuses the loser's): a failed attempt is retried once, after the winner's commit.
-        """
+    def create_committed(self, create) -> None:
+        """Run ``create`` (idempotent DDL that commits). Two runs starting together may race on
+        ``create ... if not exists`` (PostgreSQL refuses the loser's): a failed attempt is
+        retried once, after the winner's commit."""
         from dbt_rdcrm.dbt.warehouse import WarehouseError
 
         try:
-            self._ensure()
+            create()
         except WarehouseError:
             self.wh.rollback()
-            self._ensure()
+            create()
 
     def _ensure(self) -> None:
         cfg = self.config

@@ -60,6 +60,18 @@ class StateSql(WorkSql):
             self.tables.lease: ["crm_scope", *LEASE_COLUMNS],
         }
 
+    # --- run meta (:mod:`dbt_rdcrm.sync.run_meta`) -----------------------------------------
+    def meta_value(self, relation: str) -> str:
+        """The value of one key of one CRM scope in the run meta table ``relation``."""
+        return f"select {self.d.quote('meta_value')} from {relation} where {self._meta_row()}"
+
+    def meta_delete(self, relation: str) -> str:
+        return f"delete from {relation} where {self._meta_row()}"
+
+    def _meta_row(self) -> str:
+        q, b = self.d.quote, self.d.binding
+        return f"{q('crm_scope')} = {b} and {q('meta_key')} = {b}"
+
     # --- id map reads ----------------------------------------------------------------------
     def state_rows(self, count: int) -> str:
         """The id map rows of some keys of one model (``count`` key placeholders)."""

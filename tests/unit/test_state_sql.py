@@ -80,3 +80,10 @@ def test_state_names_must_be_plain_identifiers(name):
 
 def test_plain_names_are_accepted():
     assert check_identifier("analytics_rdcrm") is None
+
+
+def test_run_meta_statements_read_and_replace_one_key_of_one_scope():
+    relation = '"s"."rdcrm_run_meta"'
+    where = '"crm_scope" = %s and "meta_key" = %s'
+    assert SQL.meta_value(relation) == f'select "meta_value" from {relation} where {where}'
+    assert SQL.meta_delete(relation) == f"delete from {relation} where {where}"
