@@ -7,6 +7,8 @@ in :mod:`dbt_rdcrm.commands`. Exit codes: 0 ok, 1 some model failed, 2 usage/con
 
 from __future__ import annotations
 
+import gc
+
 import click
 
 from dbt_rdcrm import __version__
@@ -35,3 +37,14 @@ main.add_command(state_group)
 main.add_command(audit_command)
 main.add_command(auth_group)
 main.add_command(emulator_command)
+
+
+def entry() -> None:
+    """The console script: :func:`main`, then an exit without the interpreter's last garbage
+    collection. A process that imported dbt holds a few hundred thousand objects, and the
+    collection walks them all (about 0.35 s of every command) only for the process to end;
+    files, connections and logs are closed by then (log handlers by ``logging``'s own exit)."""
+    try:
+        main()
+    finally:
+        gc.freeze()

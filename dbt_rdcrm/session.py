@@ -9,6 +9,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import requests
 
@@ -167,7 +168,7 @@ def open_session(
         notices += [f"warning: {w}" for w in getattr(tokens, "warnings", ())]
         store.ensure()
         lease = Lease(store, run_id, holder_description(command))
-        lease.acquire()
+        lease.acquire(meanwhile=[partial(store.scan_keys, s, columns[s.model]) for s in specs])
         store.on_flush = lease.heartbeat
         memory = None
         try:

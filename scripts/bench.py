@@ -165,12 +165,12 @@ SCAN = """
 import sys, time
 from pathlib import Path
 from dbt_rdcrm.dbt.warehouse import Warehouse
-project = Path(sys.argv[1])
+project, relation = Path(sys.argv[1]), sys.argv[2]
 started = time.perf_counter()
 with Warehouse.connect(project, project) as wh:
     connected = time.perf_counter()
     rows = 0
-    for chunk in wh.stream("select customer_id, full_name, email, phone, cpf from bench_contacts"):
+    for chunk in wh.stream(f"select customer_id, full_name, email, phone, cpf from {relation}"):
         rows += len(chunk.rows)
 print(rows, connected - started, time.perf_counter() - connected)
 """
@@ -595,9 +595,12 @@ def rerun_on(ctx: Context, warehouse: str, schema: str | None, goal: float) -> l
         run([str(BIN / "dbt"), "build", "--project-dir", str(root)], env)
         run([sys.executable, __file__, "--seed", str(root), emu.base_url], env)
         command = [str(BIN / "dbt-rdcrm"), "sync", "--project-dir", str(root), "--output", "json"]
+        relation = "bench_contacts" if schema is None else f'"{schema}".bench_contacts'
         scans, reruns = [], []
         for _ in range(3):
-            scans.append(run([sys.executable, "-c", SCAN, str(root)], env))
+            scans.append(run([sys.executable, "-c", SCAN, str(root), relation], env))
+            if scans[-1].code or scans[-1].out.split()[:1] != [str(ctx.rows)]:
+                raise SystemExit(f"the raw scan of {relation} failed:\n{scans[-1].out}")
             emu.clear_requests()
             reruns.append(run(command, env))
         requests_sent = len(emu.requests())
@@ -811,11 +814,14 @@ def seed_state(root: Path, base_url: str) -> int:
         )
         columns = ", ".join(wh.quote(c) for c in ["crm_scope", *ID_MAP_COLUMNS])
         b = wh.binding_char
+        # the signature a sync records beside each id (``records.id_signature``)
+        signed = f"{b} || '|' || {b} || '|' || r_key || '|' || r_id"
         wh.execute(
             f"insert into {store.sql.tables.id_map} ({columns}) {head}\n"
-            f"select {b}, {b}, r_key, 'contact', substr(r_hash, 1, 24), r_hash, "
-            "current_timestamp, null, null, null, null, current_timestamp, null, null from hashed",
-            [*bindings, base_url, spec.model],
+            f"select {b}, {b}, r_key, 'contact', r_id, r_hash, current_timestamp, null, null, "
+            f"null, null, current_timestamp, null, {store.sql.d.hash(signed)} from (select "
+            "hashed.*, substr(r_hash, 1, 24) as r_id from hashed) ids",
+            [*bindings, base_url, spec.model, base_url, spec.model],
         )
         wh.commit()
         return wh.query(f"select count(*) from {store.sql.tables.id_map}")[0][0]

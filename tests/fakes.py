@@ -52,6 +52,7 @@ class Work(list):
     the count of rows left unchanged)."""
 
     unchanged = 0
+    doubts: tuple = ()  # (model, key, why) of ids the rows hold or link to that are in doubt
 
     @property
     def count(self) -> int:
@@ -76,11 +77,13 @@ class MemoryStore:
         self.flushes = 0
         self.rows = rows or []
         self.unchanged = 0
+        self.doubts: list[tuple[str, str, str]] = []  # what the work query says of the ids
 
     # the engine's reads
     def work(self, spec, columns, **kw) -> Work:
         work = Work(self.rows)
         work.unchanged = self.unchanged
+        work.doubts = tuple(self.doubts)
         return work
 
     def states(self, model, keys):
@@ -105,10 +108,16 @@ class MemoryStore:
     def edited_ids(self, model) -> list[str]:
         return []
 
+    def has_ids(self, model) -> bool:
+        return any(m == model and r.crm_id for (m, _), r in self.committed.items())
+
     def shared_ids(self, model) -> dict[str, int]:
+        """Ids held by two or more keys, one of them unsigned (as the real store reads them)."""
+        holding = [r for (m, _), r in self.committed.items() if m == model and r.crm_id]
+        unsigned = {r.crm_id for r in holding if r.id_sig is None}
         seen: dict[str, int] = {}
-        for (m, _), r in self.committed.items():
-            if m == model and r.crm_id:
+        for r in holding:
+            if r.crm_id in unsigned:
                 seen[r.crm_id] = seen.get(r.crm_id, 0) + 1
         return {i: n for i, n in seen.items() if n > 1}
 

@@ -12,6 +12,9 @@ every warehouse the state can live in. A run claims the lease like this:
 
 Where no other process can reach the state while this one is connected (a DuckDB file, which
 DuckDB locks for the process that opened it), no ticket can land late: nothing is waited for.
+Elsewhere the waits are filled with work the caller hands over (``acquire(meanwhile=...)``):
+reads that need no lease, such as a scan of a model's keys; reading the tickets later than
+``settle`` only shows more of them, so the protocol is unchanged.
 
 Only durations are measured on one machine's clock (never compared across machines) except
 for the ticket order itself, which decides between runs that saw each other anyway. A live
@@ -27,7 +30,7 @@ import datetime as dt
 import os
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from dbt_rdcrm.errors import RdcrmError
@@ -85,9 +88,13 @@ class Lease:
     is_dead: Callable[[str], bool] = dead_on_this_host
     held: bool = False
     _expires: dt.datetime | None = field(default=None, init=False, repr=False)  # last written
+    _meanwhile: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
 
-    def acquire(self) -> None:
-        """Hold the lease or raise :class:`LeaseHeld` naming the run that holds it."""
+    def acquire(self, meanwhile: Sequence[Callable[[], object]] = ()) -> None:
+        """Hold the lease or raise :class:`LeaseHeld` naming the run that holds it.
+        ``meanwhile``: tasks run in turn while the protocol waits, instead of sleeping (those
+        left when it is done are not run); each handles its own errors."""
+        self._meanwhile = list(meanwhile)
         for _ in range(ATTEMPTS):
             if self._try():
                 self.held = True
@@ -160,8 +167,12 @@ class Lease:
         return not self._exclusive() and self.monotonic() - started > self.settle
 
     def _wait_from(self, started: float) -> None:
+        if self._exclusive():
+            return
+        while self._meanwhile and self.monotonic() - started < self.settle:
+            self._meanwhile.pop(0)()
         left = self.settle - (self.monotonic() - started)
-        if left > 0 and not self._exclusive():
+        if left > 0:
             self.sleep(left)
 
     def _first(self, live: list[LeaseTicket], mine: LeaseTicket, *, confirmed_only: bool) -> bool:

@@ -126,6 +126,7 @@ class ModelSync(InFlightWrites, RowOutcomes):
         """The checks before the first write (they cost a request or two, within the budget);
         False, with the model's rows counted as skipped, when one of them stops the model."""
         spec, opts = self.spec, self.options
+        preflight.check_ids_in_use(spec, work.doubts, self.store)
         if opts.dry_run:  # the state check, made before any model, counts as this model's
             self.result.planned_requests += self.checks.charged.get(spec.model, 0)
         blocked = self.checks.blocked.get(spec.model)

@@ -11,6 +11,7 @@ from dbt_rdcrm.errors import AuthError, RdcrmError
 from dbt_rdcrm.sync import identify
 from dbt_rdcrm.sync.identify import LookupRefused
 from dbt_rdcrm.sync.planner import Create, Update, decide, payload_value
+from dbt_rdcrm.sync.work_sql import EDITED
 
 STATE_SAMPLE = 5  # rows looked up before the first create of a model whose state is empty
 SAMPLE_ROWS_READ = 200  # rows read to find them (most rows of a first sync are creates)
@@ -23,28 +24,41 @@ class StateLost(RdcrmError):
 
 
 class StateConflict(RdcrmError):
-    """The id map gives one CRM id to several keys: it was edited by hand or tampered with."""
+    """A CRM id a run would use was edited in the id map by hand, or is given to several keys."""
 
 
-def check_shared_ids(spec: SyncSpec, store) -> None:
-    """Raise when the id map gives one CRM id to several keys, or a key's id was changed
-    outside the tool (it no longer matches the signature recorded with it)."""
-    edited = store.edited_ids(spec.model)
-    if edited:
+def check_ids_in_use(spec: SyncSpec, doubts: list[tuple[str, str, str]], store) -> None:
+    """Raise before a model writes when one of its rows of work holds, or links to, a CRM id
+    that cannot be used: changed outside the tool (it no longer matches the signature recorded
+    with it), or unsigned and held by another key too. Rows that need no work are not read:
+    their ids are checked on the run that uses them."""
+    edited: dict[str, list[str]] = {}
+    unsigned: list[str] = []
+    for model, key, why in doubts:
+        if why == EDITED:
+            edited.setdefault(model, []).append(key)
+        elif model not in unsigned:
+            unsigned.append(model)
+    for model, keys in edited.items():
         raise StateConflict(
-            f"{spec.model}: the CRM id of key(s) {', '.join(edited[:5])} was changed outside "
-            "dbt-rdcrm (it no longer matches what the sync recorded): nothing was sent; "
-            f"`dbt-rdcrm state rebuild -s {spec.model}` restores the ids the sync recorded (or "
-            "finds the records again)"
+            f"{model}: the CRM id of key(s) {', '.join(sorted(keys)[:KEYS_SHOWN])} was changed "
+            f"outside dbt-rdcrm (it no longer matches what the sync recorded){_used_by(spec, model)}"
+            f": nothing was sent for {spec.model}; `dbt-rdcrm state rebuild -s {model}` "
+            "restores the ids the sync recorded (or finds the records again)"
         )
-    shared = store.shared_ids(spec.model)
-    if shared:
-        crm_id, keys = next(iter(shared.items()))
-        raise StateConflict(
-            f"{spec.model}: the id map gives CRM id {crm_id} to {keys} keys "
-            f"({len(shared)} such ids): the state was edited; rebuild it with "
-            f"`dbt-rdcrm state rebuild -s {spec.model}`"
-        )
+    for model in unsigned:
+        shared = store.shared_ids(model)
+        if shared:
+            crm_id, keys = next(iter(shared.items()))
+            raise StateConflict(
+                f"{model}: the id map gives CRM id {crm_id} to {keys} keys ({len(shared)} such "
+                f"ids){_used_by(spec, model)}: the state was edited; nothing was sent for "
+                f"{spec.model}; rebuild it with `dbt-rdcrm state rebuild -s {model}`"
+            )
+
+
+def _used_by(spec: SyncSpec, model: str) -> str:
+    return "" if model == spec.model else f", and rows of {spec.model} link to it"
 
 
 def check_state(spec: SyncSpec, store, client, sample: list[tuple[str, dict]]) -> None:
@@ -99,10 +113,9 @@ def state_checks(specs, columns, store, client, *, budget: int | None) -> StateC
     holds a sampled row's record, before anything was written. ``budget`` caps the requests."""
     checks = StateChecks()
     for spec in specs:
-        check_shared_ids(spec, store)
         if spec.match is not None and spec.identity is None:
             continue  # every create is matched first: a lost state cannot make duplicates
-        if store.synced_rows(spec.model).get(store.scope, 0):
+        if store.has_ids(spec.model):
             continue
         with store.work(spec, columns[spec.model], limit=SAMPLE_ROWS_READ) as work:
             sample = _create_sample(spec, work)

@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from dbt_rdcrm.config.specs import SyncSpec
+from dbt_rdcrm.errors import RdcrmError
 from dbt_rdcrm.sync.records import IdMapRow, LeaseTicket, LogEntry, id_signature
 from dbt_rdcrm.sync.state_sql import (
     ID_MAP_COLUMNS,
@@ -26,7 +27,7 @@ from dbt_rdcrm.sync.state_sql import (
     StateSql,
     Tables,
 )
-from dbt_rdcrm.sync.work import WorkSpool, read_work
+from dbt_rdcrm.sync.work import WorkSpool, key_repeats, read_work
 
 WRITE_BATCH = 200
 
@@ -69,6 +70,7 @@ class StateStore:
         self._log: list[LogEntry] = []
         self.on_flush = None  # called after each commit (the lease's heartbeat)
         self._exclusive: bool | None = None
+        self._repeats: dict[str, bool] = {}  # model -> a key repeats (its keys scanned early)
 
     @property
     def exclusive(self) -> bool:
@@ -151,7 +153,17 @@ class StateStore:
         """Rows needing a decision, in key order, and (``unchanged``) how many rows the last
         sync left as they are; with ``limit``, the first rows of work by key (none counted).
         See :mod:`dbt_rdcrm.sync.work`."""
-        return read_work(self.wh, self.sql, self.scope, spec, actual, full_refresh, limit)
+        repeats = self._repeats.get(spec.model)
+        return read_work(self.wh, self.sql, self.scope, spec, actual, full_refresh, limit, repeats)
+
+    def scan_keys(self, spec: SyncSpec, actual: dict[str, str]) -> None:
+        """Scan the model's keys now (whether one repeats) for its read later in this run: a
+        read of the model alone, which needs no lease (see ``Lease.acquire``). An error is
+        left to that read, which scans again and reports it."""
+        try:
+            self._repeats[spec.model] = key_repeats(self.wh, self.sql, spec, actual)
+        except RdcrmError:
+            self.wh.rollback()
 
     # --- id map reads ----------------------------------------------------------------------
     def states(self, model: str, keys: Sequence[str]) -> dict[str, IdMapRow]:
@@ -186,14 +198,19 @@ class StateStore:
             return {}
         return {scope: int(count) for scope, count in self.wh.query(self.sql.model_rows(), [model])}
 
+    def has_ids(self, model: str) -> bool:
+        """Whether some key of ``model`` holds a CRM id in this scope (an empty state: not)."""
+        if self.sql.empty_id_map:
+            return False
+        return bool(self.wh.query(self.sql.has_ids(), [self.scope, model]))
+
     def shared_ids(self, model: str) -> dict[str, int]:
-        """CRM ids that two or more keys of ``model`` hold (the state was tampered with)."""
+        """CRM ids that two or more keys of ``model`` hold, one of them unsigned (the state was
+        edited: the tool never gives one id to two keys it did not each sign)."""
         if self.sql.empty_id_map:
             return {}
-        return {
-            crm_id: int(count)
-            for crm_id, count in self.wh.query(self.sql.shared_ids(), [self.scope, model])
-        }
+        rows = self.wh.query(self.sql.shared_ids(), [self.scope, model, self.scope, model])
+        return {crm_id: int(count) for crm_id, count in rows}
 
     def owned_ids(self, object_type: str) -> list[tuple[str, str, str]]:
         """(model, key, CRM id) of every id map row of one object type that has a CRM id."""

@@ -106,22 +106,32 @@ class StateSql(WorkSql):
             "and crm_id is not null group by crm_scope"
         )
 
+    def has_ids(self) -> str:
+        """A row when one model holds at least one CRM id in this scope (none: empty)."""
+        b = self.d.binding
+        return (
+            f"select 1 from {self.tables.id_map} where crm_scope = {b} and model_name = {b} "
+            "and crm_id is not null limit 1"
+        )
+
     def edited_ids(self) -> str:
         """Keys of one model whose CRM id no longer matches the signature the tool recorded."""
         b = self.d.binding
-        text = "crm_scope || '|' || model_name || '|' || row_key || '|' || crm_id"
         return (
             f"select row_key from {self.tables.id_map} where crm_scope = {b} and "
             f"model_name = {b} and crm_id is not null and id_sig is not null and "
-            f"id_sig <> {self.d.hash(text)}"
+            f"id_sig <> {self.signature()}"
         )
 
     def shared_ids(self) -> str:
-        """CRM ids that two or more keys of one model hold."""
-        b = self.d.binding
+        """CRM ids that two or more keys of one model hold, one of them without a signature
+        (keys whose signatures match were each given their id by the tool)."""
+        b, sig = self.d.binding, self.id_sig()
         return (
             f"select crm_id, count(*) from {self.tables.id_map} where crm_scope = {b} and "
-            f"model_name = {b} and crm_id is not null group by crm_id having count(*) > 1"
+            f"model_name = {b} and crm_id in (select crm_id from {self.tables.id_map} where "
+            f"crm_scope = {b} and model_name = {b} and crm_id is not null and {sig} is null) "
+            "group by crm_id having count(*) > 1"
         )
 
     def owned_ids(self) -> str:

@@ -45,6 +45,8 @@ class WorkSpool:
     """Rows needing a decision, in key order: iterate (more than once), then close.
 
     ``count`` rows need work; ``unchanged`` more were read and left as the last sync left them.
+    ``doubts`` are the CRM ids these rows hold or link to that cannot be used as they are:
+    (model, key, why), ``why`` being ``edited`` or ``unsigned`` (:meth:`WorkSql.id_check`).
     """
 
     def __init__(
@@ -55,6 +57,7 @@ class WorkSpool:
         file: IO[bytes] | None = None,
         runs: list[tuple[int, int]] | None = None,
         count: int = 0,
+        doubts: list[tuple[str, str, str]] | None = None,
     ):
         self.spec = spec
         self.unchanged = unchanged
@@ -62,6 +65,7 @@ class WorkSpool:
         self.file = file
         self.runs = runs or []  # (start, end) offsets of each sorted run in the file
         self.count = count
+        self.doubts = doubts or []
 
     def __enter__(self) -> WorkSpool:
         return self
@@ -129,6 +133,8 @@ def spool(spec: SyncSpec, chunks: Iterable, unchanged: int) -> WorkSpool:
     runs: list[tuple[int, int]] = []
     run: list[tuple] = []
     count = 0
+    doubts: dict[tuple[str, str, str], None] = {}  # in the order met, each once
+    checked: list[tuple[int, int, str]] = []  # (check, key, model) positions in a row
 
     def write_run() -> None:
         run.sort(key=by_key(names.index("r_key")))
@@ -140,8 +146,14 @@ def spool(spec: SyncSpec, chunks: Iterable, unchanged: int) -> WorkSpool:
 
     try:
         for chunk in chunks:
-            names = names or [c.lower() for c in chunk.columns]
+            if not names:
+                names = [c.lower() for c in chunk.columns]
+                checked = _checked_ids(spec, names)
             count += len(chunk.rows)
+            for check_at, key_at, model in checked:
+                for row in chunk.rows:
+                    if row[check_at] is not None:
+                        doubts[(model, row[key_at], row[check_at])] = None
             run.extend(chunk.rows)
             if len(run) >= RUN_ROWS:
                 write_run()
@@ -150,7 +162,19 @@ def spool(spec: SyncSpec, chunks: Iterable, unchanged: int) -> WorkSpool:
     except BaseException:
         file.close()
         raise
-    return WorkSpool(spec, unchanged, names, file, runs, count)
+    return WorkSpool(spec, unchanged, names, file, runs, count, list(doubts))
+
+
+def _checked_ids(spec: SyncSpec, names: list[str]) -> list[tuple[int, int, str]]:
+    """Where a row of work says whether its own CRM id and its parents' can be used."""
+    wanted = [("r_id_check", "r_key", spec.model)] + [
+        (f"r_link_check{i}", f"r_link_key{i}", s.link.model) for i, s in enumerate(spec.links)
+    ]
+    return [
+        (names.index(check), names.index(key), model)
+        for check, key, model in wanted
+        if check in names
+    ]
 
 
 def read_work(
@@ -161,12 +185,17 @@ def read_work(
     actual: dict[str, str],
     full_refresh: bool,
     limit: int | None,
+    repeats: bool | None = None,
 ) -> WorkSpool:
     """The census, then (if some rows need work) the rows of work of ``spec``'s model, spooled;
-    with ``limit``, the first rows of work by key alone."""
+    with ``limit``, the first rows of work by key alone. ``repeats``: whether a key of the
+    whole model repeats, when its keys were scanned already (:func:`key_repeats`)."""
     size = _state_size(wh, sql, scope, spec.model)
     census = _parts(size, CENSUS_PART_ROWS)
-    duplicates = sum(_counts(wh, (sql.repeated_keys(spec, actual, p), []))[0] for p in census) > 0
+    if repeats is not None and census == [None]:
+        duplicates = repeats
+    else:
+        duplicates = any(key_repeats(wh, sql, spec, actual, p) for p in census)
     if limit is not None:
         statement = sql.work(
             spec, actual, scope, full_refresh=full_refresh, duplicates=duplicates, limit=limit
@@ -187,6 +216,11 @@ def read_work(
     )  # each part's stream starts once the one before is consumed
     chunks = (chunk for statement in statements for chunk in wh.stream(*statement))
     return spool(spec, chunks, unchanged)
+
+
+def key_repeats(wh, sql: StateSql, spec: SyncSpec, actual: dict[str, str], part=None) -> bool:
+    """Whether two rows of the model (of one part) share a key: a scan of its keys alone."""
+    return _counts(wh, (sql.repeated_keys(spec, actual, part), []))[0] > 0
 
 
 def _state_size(wh, sql: StateSql, scope: str, model: str) -> int:

@@ -27,6 +27,7 @@ from dbt_rdcrm.sync.keys import CONTENT_PREFIX, ESCAPE, SEPARATOR
 from dbt_rdcrm.sync.sql_base import EMPTY_ID_MAP, ID_MAP_COLUMNS, STATE_COLUMNS, Dialect, Tables
 
 Part = tuple[int, int]  # (this slice, of how many)
+EDITED, UNSIGNED = "edited", "unsigned"  # why a row of work's CRM id is in doubt
 
 # The state a row of work carries: all but the id signature, which every write recomputes
 # (and which the check before any write reads from the id map itself).
@@ -71,6 +72,31 @@ class WorkSql:
             pieces += ["'|'", f"case when {p} is null then 'N' else 'V' || {self.d.text(p)} end"]
         return self.d.hash(self.d.join(pieces))
 
+    # --- CRM id signatures -----------------------------------------------------------------
+    def signature(self, alias: str = "") -> str:
+        """What an id map row's ``id_sig`` must be: the md5 the tool records beside each CRM
+        id (``records.id_signature``), of the row at ``alias`` (a table alias, or none)."""
+        at = f"{alias}." if alias else ""
+        parts = [f"{at}{c}" for c in ("crm_scope", "model_name", "row_key", "crm_id")]
+        return self.d.hash(" || '|' || ".join(parts))
+
+    def id_sig(self, alias: str = "") -> str:
+        """The ``id_sig`` column, or NULL on tables of a version that did not record it."""
+        if "id_sig" in self.absent:
+            return f"cast(null as {self.d.column_type('id_sig')})"
+        return f"{alias}.id_sig" if alias else "id_sig"
+
+    def id_check(self, alias: str) -> str:
+        """Whether the CRM id of the id map row at ``alias`` can be used: NULL when it matches
+        its signature (or there is no id), ``'edited'`` when it no longer does (changed outside
+        the tool), ``'unsigned'`` when it has none (written by hand, or by a version that did
+        not sign: used only if no other key holds the same id)."""
+        sig = self.id_sig(alias)
+        return (
+            f"case when {alias}.crm_id is null then null when {sig} is null then '{UNSIGNED}' "
+            f"when {sig} <> {self.signature(alias)} then '{EDITED}' end"
+        )
+
     # --- the model's rows ------------------------------------------------------------------
     @property
     def id_map(self) -> str:
@@ -109,10 +135,13 @@ class WorkSql:
         *,
         duplicates: bool,
         part: Part | None = None,
+        id_checks: bool = False,
     ) -> tuple[str, list]:
         """``with ... hashed as (...)``: every model row (of one part) with its key, key count
         (1 unless ``duplicates``: then how many rows share it), linked parent ids and row
-        hash. The rows that share a key are in the same part."""
+        hash. The rows that share a key are in the same part. With ``id_checks``, each linked
+        parent id also comes with its parent's key and whether it can be used
+        (:meth:`id_check`)."""
         q = self.d.quote
         alias = {column: f"c{i}" for i, column in enumerate(spec.columns)}
         select = ", ".join(f"{q(actual[c])} as {alias[c]}" for c in spec.columns)
@@ -120,7 +149,13 @@ class WorkSql:
         parents, joins, link_cols, bindings = [], [], [], []
         for i, source in enumerate(spec.links):
             link_key = self.key_expr([f"counted.{alias[c]}" for c in source.link.columns])
-            parents.append(f"p{i} as ({self._state('row_key, crm_id')}),")
+            columns = "row_key, crm_id"
+            if id_checks:
+                columns = f"crm_scope, model_name, row_key, crm_id, {self.id_sig()} as id_sig"
+                link_cols.append(
+                    f", p{i}.row_key as r_link_key{i}, {self.id_check(f'p{i}')} as r_link_check{i}"
+                )
+            parents.append(f"p{i} as ({self._state(columns)}),")
             joins.append(f"left join p{i} on p{i}.row_key = {link_key}")
             link_cols.append(f", p{i}.crm_id as r_link{i}")
             bindings += [scope, source.link.model]
@@ -199,7 +234,9 @@ from hashed left join ({self._state("row_key, crm_id, synced_hash", part)}) s
     ) -> tuple[str, list]:
         """Rows needing a decision (of one part), with their state row: unordered, or the
         first ``limit`` of them by key."""
-        sql, bindings = self.hashed(spec, actual, scope, duplicates=duplicates, part=part)
+        sql, bindings = self.hashed(
+            spec, actual, scope, duplicates=duplicates, part=part, id_checks=True
+        )
         state_cols = ", ".join(
             f"cast(null as {self.d.column_type(c)}) as r_{c}"
             if c in self.absent
@@ -211,7 +248,7 @@ from hashed left join ({self._state("row_key, crm_id, synced_hash", part)}) s
         return (
             sql
             + f"""
-select hashed.*, {state_cols} from hashed
+select hashed.*, {state_cols}, {self.id_check("s")} as r_id_check from hashed
 left join ({self._state("*", part)}) s on s.row_key = hashed.r_key
 where {needs_work}{top}""",
             [*bindings, scope, spec.model],

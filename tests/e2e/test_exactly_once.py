@@ -199,3 +199,32 @@ def test_a_crm_id_edited_by_hand_in_the_id_map_stops_the_run_before_any_write(pr
     assert project.sql(
         f"select row_key, crm_id from {id_map} where model_name = 'crm_contacts' order by row_key"
     ) == [first, second]
+
+
+def test_an_organization_id_swapped_by_hand_stops_the_contacts_that_link_to_it(project, emulator):
+    """The organizations' own rows did not change, so their sync uses no id; the contacts
+    that link to them would carry the swapped ids: the run stops before they write."""
+    assert project.sync().exit_code == 0
+    id_map = f"{project.state_schema}.rdcrm_id_map"
+    linked = project.sql(
+        f"select distinct o.row_key, o.crm_id from {id_map} o join "
+        f"{project.table('crm_contacts')} c on c.company_code = o.row_key "
+        "where o.model_name = 'crm_organizations' order by o.row_key"
+    )
+    (first, second) = linked[:2]
+    for key, crm_id in ((first[0], second[1]), (second[0], first[1])):  # swap the two ids
+        project.sql(
+            f"update {id_map} set crm_id = '{crm_id}' where model_name = 'crm_organizations' "
+            f"and row_key = '{key}'"
+        )
+    emulator.clear_requests()
+    run = project.sync()
+    assert run.exit_code == 2, run.output
+    assert "crm_organizations: the CRM id of key(s)" in run.output
+    assert "rows of crm_contacts link to it" in run.output
+    assert [r for r in emulator.requests() if r["method"] in ("POST", "PUT")] == []
+    assert project.cli("state", "rebuild", "-s", "crm_organizations").exit_code == 0
+    emulator.clear_requests()
+    again = project.sync()
+    assert again.exit_code == 0, again.output
+    assert [r for r in emulator.requests() if r["method"] in ("POST", "PUT")] == []

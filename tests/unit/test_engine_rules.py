@@ -137,12 +137,51 @@ def test_an_empty_state_with_only_namesakes_in_the_crm_goes_ahead():
     assert result.abort is None and +result.models[0].counts == {Outcome.CREATED: 2}
 
 
-def test_one_crm_id_held_by_two_keys_stops_the_run():
-    store, crm = MemoryStore(people(1)), ScriptedCrm()
-    for key in "ab":
-        store.committed[("m", key)] = IdMapRow("m", key, "contact", crm_id="e" * 24)
+def test_a_row_of_work_whose_crm_id_was_edited_stops_the_run_before_any_write():
+    store, crm = MemoryStore(people(2)), ScriptedCrm()
+    for key in "12":
+        store.committed[("m", key)] = IdMapRow("m", key, "contact", crm_id=key * 24)
+    store.doubts = [("m", "2", "edited")]
     result = run([spec()], store, crm)
     assert isinstance(result.abort, StateConflict) and crm.calls == []
+    assert "m: the CRM id of key(s) 2 was changed outside dbt-rdcrm" in str(result.abort)
+    assert "state rebuild -s m" in str(result.abort)
+
+
+def test_an_unsigned_crm_id_another_key_holds_stops_the_run():
+    store, crm = MemoryStore(people(1)), ScriptedCrm()
+    for key, sig in (("a", "signed"), ("b", None)):  # b was written by hand
+        store.committed[("m", key)] = IdMapRow("m", key, "contact", crm_id="e" * 24, id_sig=sig)
+    store.doubts = [("m", "b", "unsigned")]
+    result = run([spec()], store, crm)
+    assert isinstance(result.abort, StateConflict) and crm.calls == []
+    assert "gives CRM id eeeeeeeeeeeeeeeeeeeeeeee to 2 keys" in str(result.abort)
+
+
+def test_an_unsigned_crm_id_no_other_key_holds_is_used():
+    store, crm = MemoryStore(people(1)), ScriptedCrm()
+    store.committed[("m", "a")] = IdMapRow("m", "a", "contact", crm_id="e" * 24)
+    store.doubts = [("m", "a", "unsigned")]
+    assert run([spec()], store, crm).abort is None
+
+
+def test_keys_the_sync_signed_may_hold_one_id():
+    """Rows that name their record (``_id``) may name the same one: no doubt, no conflict."""
+    store, crm = MemoryStore(people(1)), ScriptedCrm()
+    for key in "ab":
+        store.committed[("m", key)] = IdMapRow("m", key, "contact", crm_id="e" * 24, id_sig="s")
+    assert run([spec()], store, crm).abort is None
+
+
+def test_a_parent_id_edited_by_hand_stops_the_model_that_links_to_it():
+    store, crm = MemoryStore(people(1)), ScriptedCrm()
+    store.committed[("m", "1")] = IdMapRow("m", "1", "contact", crm_id="1" * 24)
+    store.doubts = [("crm_orgs", "O7", "edited")]
+    result = run([spec()], store, crm)
+    assert isinstance(result.abort, StateConflict) and crm.calls == []
+    message = str(result.abort)
+    assert "crm_orgs: the CRM id of key(s) O7 was changed" in message
+    assert "rows of m link to it" in message and "state rebuild -s crm_orgs" in message
 
 
 def synced_people(n: int, changed: int) -> MemoryStore:

@@ -91,6 +91,37 @@ def test_an_expired_ticket_of_a_crashed_run_does_not_block():
     assert successor.held and set(table.rows) == {"b"}
 
 
+def test_the_waits_are_filled_with_the_work_handed_over_and_the_rest_is_left():
+    table, clock = Tickets(), Clock()
+    done: list[str] = []
+
+    def task(name: str, seconds: float):
+        def run() -> None:
+            done.append(name)
+            clock.mono += seconds  # a read that takes this long
+
+        return run
+
+    reads: list[list[str]] = []  # what was done when each ticket read came
+    table.hooks = [lambda: reads.append(list(done)) for _ in range(3)]
+    holder = lease(table, "a", clock)
+    work = [task("scan a", 0.15), task("scan b", 0.3), task("scan c", 0.25), task("scan d", 0.1)]
+    holder.acquire(meanwhile=work)
+    assert holder.held
+    # the first wait holds a and b (a alone is shorter than it), the second c; d is left
+    assert reads[1:] == [["scan a", "scan b"], ["scan a", "scan b", "scan c"]]
+    assert done == ["scan a", "scan b", "scan c"]
+    assert clock.mono == 0.15 + 0.3 + 0.25  # no wait was left to sleep
+
+
+def test_a_run_no_other_process_can_reach_runs_no_work_in_its_waits():
+    table, clock = Tickets(), Clock()
+    table.exclusive = True
+    done: list[str] = []
+    lease(table, "a", clock).acquire(meanwhile=[lambda: done.append("scan")])
+    assert done == [] and clock.mono == 0.0
+
+
 def test_a_run_no_other_process_can_reach_waits_for_nothing():
     table, clock = Tickets(), Clock()
     table.exclusive = True  # a DuckDB file, locked by this process

@@ -87,3 +87,20 @@ def test_run_meta_statements_read_and_replace_one_key_of_one_scope():
     where = '"crm_scope" = %s and "meta_key" = %s'
     assert SQL.meta_value(relation) == f'select "meta_value" from {relation} where {where}'
     assert SQL.meta_delete(relation) == f"delete from {relation} where {where}"
+
+
+def test_shared_ids_look_at_ids_an_unsigned_key_holds():
+    assert SQL.shared_ids() == (
+        'select crm_id, count(*) from "s"."rdcrm_id_map" where crm_scope = %s and '
+        'model_name = %s and crm_id in (select crm_id from "s"."rdcrm_id_map" where '
+        "crm_scope = %s and model_name = %s and crm_id is not null and id_sig is null) "
+        "group by crm_id having count(*) > 1"
+    )
+
+
+def test_tables_without_signatures_read_every_id_as_unsigned():
+    older = StateSql(DIALECT, SQL.tables)
+    older.absent = frozenset({"id_sig"})
+    assert "cast(null as text) is null then 'unsigned'" in older.id_check("s")
+    assert "s.id_sig" not in older.id_check("s")
+    assert "cast(null as text) is null" in older.shared_ids()

@@ -37,7 +37,7 @@ def test_the_census_counts_rows_and_unchanged_ones_in_one_pass():
 def test_the_work_query_joins_the_id_map_once_and_orders_only_a_sample():
     sql, _ = SQL.work(SPEC, COLUMNS, "scope", full_refresh=False, duplicates=False)
     assert sql.count('"s"."rdcrm_id_map"') == 1 and "order by" not in sql
-    assert "s.id_sig" not in sql  # every write recomputes the signature
+    assert "as r_id_sig" not in sql  # every write recomputes the signature
     sample, _ = SQL.work(SPEC, COLUMNS, "scope", full_refresh=False, duplicates=False, limit=5)
     assert sample.endswith("\norder by hashed.r_key limit 5")
 
@@ -59,3 +59,22 @@ def test_concat_builds_the_same_hashed_text():
         "md5('salt' || '|' || case when c0 is null then 'N' else 'V' || cast(c0 as text) end || "
         "'|' || case when c1 is null then 'N' else 'V' || cast(c1 as text) end)"
     )
+
+
+def test_a_row_of_work_says_whether_its_crm_id_and_its_parents_can_be_used():
+    signature = "md5(s.crm_scope || '|' || s.model_name || '|' || s.row_key || '|' || s.crm_id)"
+    assert SQL.id_check("s") == (
+        "case when s.crm_id is null then null when s.id_sig is null then 'unsigned' "
+        f"when s.id_sig <> {signature} then 'edited' end"
+    )
+    linked = dataclasses.replace(
+        make_spec(links={"organization_id": {"model": "orgs", "column": "org"}}),
+        relation=SPEC.relation,
+    )
+    columns = {c: c for c in linked.columns}
+    work, bindings = SQL.work(linked, columns, "x", full_refresh=False, duplicates=False)
+    assert f"{SQL.id_check('s')} as r_id_check from hashed" in work
+    assert f"p0.row_key as r_link_key0, {SQL.id_check('p0')} as r_link_check0" in work
+    assert bindings == ["x", "orgs", "x", "m"]
+    census, _ = SQL.census(linked, columns, "x", duplicates=False)
+    assert "id_sig" not in census  # counting the model checks no signature

@@ -93,3 +93,35 @@ def test_a_model_with_nothing_to_do_reads_no_row(store, model):
     synced(store, spec, columns, keys)
     rows, unchanged = read(store, spec, columns)
     assert unchanged == ROWS - 1 and [k for _, k, _, _ in rows] == ["k07"] * 3 + [None]
+
+
+def test_rows_of_work_say_which_crm_ids_were_edited_or_are_unsigned(store, model):
+    spec, columns = model
+    synced(store, spec, columns, ["k00", "k01", "k02", "k03"])  # signed as the sync signs them
+    wh, id_map, b = store.wh, store.sql.tables.id_map, store.wh.binding_char
+    for key, other in (("k01", "k03"), ("k02", "k03")):  # ids edited by hand
+        wh.execute(f"update {id_map} set crm_id = {b} where row_key = {b}", [f"{other:0>24}", key])
+    wh.execute(  # a row inserted by hand, holding the id of k00 (no signature)
+        f"insert into {id_map} (crm_scope, model_name, row_key, object_type, crm_id, updated_at) "
+        f"values ({b}, {b}, 'k09', 'contact', {b}, current_timestamp)",
+        [SCOPE, spec.model, f"{'k00':0>24}"],
+    )
+    wh.execute(f"update {spec.relation.rendered} set name = 'Renamed' where id = 'k02'")
+    wh.commit()
+    with store.work(spec, columns) as work:
+        doubts = set(work.doubts)
+    # k01 is unchanged (its id is not used this run); k02 changed; k09 was never synced
+    assert doubts == {(spec.model, "k02", "edited"), (spec.model, "k09", "unsigned")}
+    assert store.shared_ids(spec.model) == {f"{'k00':0>24}": 2}
+
+
+def test_keys_the_sync_signed_may_hold_one_id(store, model):
+    """Two rows that name the same record (a mapped ``_id``) were each given it by the sync."""
+    spec, columns = model
+    for key in ("k00", "k01"):
+        store.save(IdMapRow(spec.model, key, "contact", crm_id="e" * 24, synced_hash="h"))
+    store.flush()
+    with store.work(spec, columns) as work:
+        assert work.doubts == []
+    assert store.shared_ids(spec.model) == {}
+    assert store.has_ids(spec.model) and not store.has_ids("another_model")
