@@ -39,7 +39,8 @@ def check_ids_in_use(spec: SyncSpec, doubts: list[tuple[str, str, str]], store) 
             edited.setdefault(model, []).append(key)
         elif model not in unsigned:
             unsigned.append(model)
-    for model, keys in edited.items():
+    if edited:
+        model, keys = next(iter(edited.items()))
         raise StateConflict(
             f"{model}: the CRM id of key(s) {', '.join(sorted(keys)[:KEYS_SHOWN])} was changed "
             f"outside dbt-rdcrm (it no longer matches what the sync recorded){_used_by(spec, model)}"
@@ -49,9 +50,9 @@ def check_ids_in_use(spec: SyncSpec, doubts: list[tuple[str, str, str]], store) 
     for model in unsigned:
         shared = store.shared_ids(model)
         if shared:
-            crm_id, keys = next(iter(shared.items()))
+            crm_id, holders = next(iter(shared.items()))
             raise StateConflict(
-                f"{model}: the id map gives CRM id {crm_id} to {keys} keys ({len(shared)} such "
+                f"{model}: the id map gives CRM id {crm_id} to {holders} keys ({len(shared)} such "
                 f"ids){_used_by(spec, model)}: the state was edited; nothing was sent for "
                 f"{spec.model}; rebuild it with `dbt-rdcrm state rebuild -s {model}`"
             )
