@@ -11,6 +11,7 @@ import copy
 import datetime as dt
 import itertools
 import re
+import threading
 from dataclasses import dataclass, field, replace
 
 from dbt_rdcrm.config.spec_parsing import parse_sync
@@ -18,6 +19,7 @@ from dbt_rdcrm.crm.client import OutcomeUnknown, Refused
 from dbt_rdcrm.sync.records import IdMapRow, WorkRow
 
 SCOPE = "https://crm.test/crm/v2"
+_COUNT_LOCK = threading.Lock()
 _ids = itertools.count(1)
 
 
@@ -166,9 +168,20 @@ class ScriptedCrm:
         default_factory=lambda: {"contact": ["cpf", "dbt_key"], "deal": ["valor_credito"]}
     )
 
+    _here: threading.local = field(default_factory=threading.local, repr=False)
+
+    def _count(self) -> None:
+        with _COUNT_LOCK:
+            self.requests_sent += 1
+        self._here.sent = self.sent_here() + 1
+
+    def sent_here(self) -> int:
+        """Requests the calling thread sent (as the real client counts them)."""
+        return getattr(self._here, "sent", 0)
+
     def request(self, method: str, path: str, body: dict | None = None) -> dict:
         """The account's custom fields (the only plain request the sync makes)."""
-        self.requests_sent += 1
+        self._count()
         self.calls.append((method, path))
         entity = re.search(r"entity:(\w+)", path).group(1)
         return {"data": [{"slug": s, "entity": entity} for s in self.custom_fields.get(entity, [])]}
@@ -196,7 +209,7 @@ class ScriptedCrm:
         return None
 
     def create(self, resource: str, data: dict) -> dict:
-        self.requests_sent += 1
+        self._count()
         self.calls.append(("POST", resource))
         if self.before_create is not None:
             self.before_create(resource, data)
@@ -214,7 +227,7 @@ class ScriptedCrm:
         return self.records[resource][record_id]
 
     def update(self, resource: str, record_id: str, data: dict) -> dict:
-        self.requests_sent += 1
+        self._count()
         self.calls.append(("PUT", f"{resource}/{record_id}"))
         step = self._next("PUT")
         if step is not None and step.action == "error":
@@ -228,7 +241,7 @@ class ScriptedCrm:
         if rdql.startswith("created_at:>="):
             yield from self._list(resource, rdql, page_size, max_pages)
             return
-        self.requests_sent += 1
+        self._count()
         self.calls.append(("GET", f"{resource}?{rdql}"))
         step = self._next("GET")
         if step is not None and step.action == "error":
@@ -247,7 +260,7 @@ class ScriptedCrm:
             key=lambda r: r["created_at"],
         )
         for number in range(1, max_pages + 1):
-            self.requests_sent += 1
+            self._count()
             self.calls.append(("GET", f"{resource}?{rdql}&page={number}"))
             step = self._next("GET")
             if step is not None and step.action == "error":

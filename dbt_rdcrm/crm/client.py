@@ -120,6 +120,7 @@ class CrmClient:
         self.on_request = on_request
         self.requests_sent = 0
         self._count_lock = threading.Lock()
+        self._here = threading.local()  # requests this thread sent (see ``sent_here``)
         self.last_status = 0  # of the last successful answer, for protocol errors
         self.maybe_written = 0  # POST/PUT that may have changed something (no answer, 2xx, 5xx)
         self.answer_wait = 0.0  # seconds spent waiting for answers
@@ -266,6 +267,7 @@ class CrmClient:
             status = response.status_code
             return response
         finally:
+            self._here.sent = self.sent_here() + 1
             with self._count_lock:  # the engine's pool sends from several threads
                 self.requests_sent += 1
                 self.answer_wait += self._clock() - started
@@ -275,6 +277,11 @@ class CrmClient:
                     self.maybe_written += 1
             if self.on_request is not None:
                 self.on_request(method, path.split("?", 1)[0], status)
+
+    def sent_here(self) -> int:
+        """Requests the calling thread has sent (attempts included): a pool's thread knows
+        what its own job cost, the engine's thread what it sent itself."""
+        return getattr(self._here, "sent", 0)
 
     @property
     def waited(self) -> float:

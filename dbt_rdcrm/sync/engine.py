@@ -62,12 +62,15 @@ def run_sync(
         notices=list(notices),
     )
     emit(RunStarted(tuple(s.model for s in specs), options.dry_run, rate_limit))
-    sent_before = client.requests_sent if client is not None else 0
+    sent_before = client.sent_here() if client is not None else 0
     spent_before = 0
+    sender: Sender | None = None
 
     def budget() -> int | None:
         """Requests left under --max-requests: sent ones in a sync, planned ones in a plan
-        (the state checks made before any write count from the start in both)."""
+        (the state checks made before any write count from the start in both). A sync counts
+        what this thread sent and what the pool's finished jobs took: a job whose answer is
+        in but not yet handed back counts once, in the caller's reservation for it."""
         if options.max_requests is None:
             return None
         if options.dry_run or client is None:
@@ -76,7 +79,7 @@ def run_sync(
             spent = sum(m.planned_requests for m in result.models) + current.planned_requests
             spent += ahead
         else:
-            spent = client.requests_sent - sent_before
+            spent = client.sent_here() - sent_before + (sender.requests if sender else 0)
         return max(0, options.max_requests - spent)
 
     writing = client if not options.dry_run else None
@@ -95,7 +98,7 @@ def run_sync(
     account_fields = preflight.AccountFields(client)
     workers = options.concurrency or DEFAULT_CONCURRENCY
     use_pool = client is not None and not options.dry_run and workers > 1
-    sender = Sender(workers) if use_pool else None
+    sender = Sender(workers, client.sent_here) if use_pool else None
     try:
         for spec in specs:
             sync = ModelSync(

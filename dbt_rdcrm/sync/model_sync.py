@@ -180,19 +180,23 @@ class ModelSync(InFlightWrites, RowOutcomes):
             for row, decision in self._decided(work):
                 if self._stop_reason is not None:
                     break
+                alone = self.sender is None or not parallel(decision)
+                if alone:
+                    self._settle(everything=True)  # writes in flight are recorded first
+                    if self._stop_reason is not None:
+                        self._skip(row, self._stop_reason)
+                        break
+                    if self.matches is not None:  # a write just recorded may have dropped
+                        decision = self.matches.current(decision)  # its value's answer
                 remaining = self.budget()
                 if remaining is not None and decision.requests > remaining - self._reserved:
                     self._stop(BUDGET_SPENT)
                     break
                 self.result.planned_requests += decision.requests
-                if self.sender is not None and parallel(decision):
-                    self._queue(row, decision)
-                else:
-                    self._settle(everything=True)  # writes in flight are recorded first
-                    if self._stop_reason is not None:
-                        self._skip(row, self._stop_reason)
-                        break
+                if alone:
                     self._guard_auth(row, lambda r=row, d=decision: self._apply(r, d))
+                else:
+                    self._queue(row, decision)
                 self._settle()
                 self._resolve_due()
                 self._maybe_flush()

@@ -25,20 +25,24 @@ class Job:
 
 @dataclass(frozen=True)
 class Sent:
-    """A finished job: the CRM's answer, or the error the request raised."""
+    """A finished job: the CRM's answer, or the error the request raised, and the requests
+    it took (attempts included)."""
 
     job: Job
     answer: object = None
     error: BaseException | None = None
+    requests: int = 0
 
 
 class Sender:
     """Runs sends on ``workers`` threads; ``finished`` hands results back in completion order."""
 
-    def __init__(self, workers: int):
+    def __init__(self, workers: int, sent_here: Callable[[], int] = lambda: 0):
         self.workers = workers
         self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="rdcrm-send")
         self._running: dict[Future, Job] = {}
+        self._sent_here = sent_here  # requests the calling thread sent (the client counts)
+        self.requests = 0  # requests of the jobs handed back by ``finished``
 
     @property
     def busy(self) -> int:
@@ -49,7 +53,16 @@ class Sender:
         return len(self._running) >= self.workers
 
     def submit(self, job: Job, send: Callable[[], object]) -> None:
-        self._running[self._pool.submit(send)] = job
+        self._running[self._pool.submit(self._counted, send)] = job
+
+    def _counted(self, send: Callable[[], object]) -> tuple[int, object, BaseException | None]:
+        """On a pool thread: the send's requests, answer and error."""
+        before = self._sent_here()
+        try:
+            answer, error = send(), None
+        except BaseException as exc:  # handed back to the engine's thread with the job
+            answer, error = None, exc
+        return self._sent_here() - before, answer, error
 
     def finished(self, *, block: bool = False, everything: bool = False) -> list[Sent]:
         """Jobs done now; ``block`` waits for at least one, ``everything`` for all of them."""
@@ -64,8 +77,9 @@ class Sender:
         results = []
         for future in [f for f in self._running if f in done]:
             job = self._running.pop(future)
-            error = future.exception()
-            results.append(Sent(job, None if error else future.result(), error))
+            requests, answer, error = future.result()
+            self.requests += requests
+            results.append(Sent(job, answer, error, requests))
         return results
 
     def close(self) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fakes import Clock, MemoryStore, ScriptedCrm, Step, row, spec, with_state
 from fakes import sync_models as run
@@ -95,6 +97,25 @@ def test_max_requests_is_exact(budget, created):
     assert crm.requests_sent == created
     assert model.counts[Outcome.CREATED] == created
     assert model.counts[Outcome.SKIPPED] == 3 - created
+
+
+class SlowCrm(ScriptedCrm):
+    """Answers each create after a while, as a real CRM does: the pool's threads have their
+    answers in before the engine's thread hands them back."""
+
+    def create(self, resource, data):
+        answer = super().create(resource, data)
+        time.sleep(0.01)
+        return answer
+
+
+@pytest.mark.parametrize("budget", [5, 10, 13])
+def test_max_requests_is_spent_to_the_last_request_with_writes_in_flight(budget):
+    store, crm = MemoryStore(people(40)), SlowCrm()
+    store.committed[("m", "x")] = IdMapRow("m", "x", "contact", crm_id="e" * 24)
+    (model,) = run([spec(partial_success=True)], store, crm, max_requests=budget).models
+    assert crm.requests_sent == model.counts[Outcome.CREATED] == budget
+    assert model.counts[Outcome.SKIPPED] == 40 - budget
 
 
 def test_a_waiting_row_names_the_parent_that_failed_in_this_run():

@@ -3,6 +3,8 @@ fewer requests (scripted CRM, in-memory state)."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fakes import MemoryStore, ScriptedCrm, Step, row, spec
 from fakes import sync_models as run
@@ -215,3 +217,26 @@ def test_a_record_holding_a_value_only_alike_drops_that_answer():
     calls = len(crm.calls)
     answers.find("Acme ")
     assert len(crm.calls) == calls + 1
+
+
+class SlowUpdates(ScriptedCrm):
+    """Answers an update after a while: the next row is decided while it is in flight."""
+
+    def update(self, resource, record_id, data):
+        time.sleep(0.05)
+        return super().update(resource, record_id, data)
+
+
+@pytest.mark.parametrize("concurrency", [1, 4])
+def test_an_answer_dropped_by_a_write_just_recorded_is_paid_within_the_budget(concurrency):
+    """K1's update goes unanswered and may have renamed its record to "Acme": K2's answer for
+    "Acme" is dropped, so K2 needs its own lookup, which the budget (a list, a PUT and a POST)
+    cannot pay for: K2 waits for the next run instead of overspending."""
+    crm = SlowUpdates(script=[Step("PUT", "error", error=OutcomeUnknown(504, "?"))])
+    held = crm.add("organizations", name="Old")
+    synced = IdMapRow("organizations", "K1", "organization", crm_id=held, synced_hash="old")
+    store = MemoryStore([row("K1", 1, state=synced, name="Acme"), row("K2", 2, name="Acme")])
+    result = run([ORGS], store, crm, max_requests=3, concurrency=concurrency)
+    assert crm.requests_sent <= 3
+    assert [m for m, _ in crm.calls] == ["GET", "PUT"]  # the list, then K1's update
+    assert result.models[0].counts[Outcome.SKIPPED] == 1  # K2, left for the next run
