@@ -13,6 +13,7 @@ fault (the emulator counts a request when it arrives, then sleeps, as a slow ser
   by the client's limiter driven by a pool of 4 threads straight against the emulator, at
   0 / 300 / 800 / 1500 ms latency; 429 answers of each; the sync's live ETA (its progress lines
   off a terminal, every 30 s) against the time it actually had left.
+- match: a ``match: name`` model of new organizations at 1500 ms latency (requests/minute).
 - plan ETA vs actual: a warm-up sync measures the latency, ``plan`` predicts the rest, ``sync``
   sends it; the ETA is compared with the emulator's span of those requests.
 - back to back: a second sync on the same account right after a first one that filled the
@@ -429,6 +430,33 @@ def pool_at(ctx: Context, latency: float) -> list[Figure]:
             f"{rate:.1f} ({rate / LIMIT:.0%}), {throttled} 429s",
             ">= 97 % of 120, 0 429s",
             rate >= 0.97 * LIMIT and throttled == 0,
+        )
+    ]
+
+
+def match_at(ctx: Context, latency: float) -> list[Figure]:
+    """A ``match: name`` model of new organizations synced at the real limit and ``latency``:
+    its lookups go in lists and its creates through the pool like any others."""
+    from dbt_rdcrm.emulator import Emulator
+
+    ms = f"{int(latency * 1000)} ms"
+    root = ctx.root / f"match-{int(latency * 1000)}ms"
+    with Emulator(rate_limit=LIMIT) as emu:
+        built(ctx, root, emu.base_url, ctx.creates, model=ORGANIZATIONS)
+        emu.set_faults(latency_rules(latency))
+        result = sync(ctx, root, emu.base_url)
+        log = emu.requests()
+    times = arrivals([r for r in log if r["status"] != 429])
+    rate = per_minute(times)
+    throttled = sum(1 for r in log if r["status"] == 429)
+    totals = result["totals"]
+    return [
+        Figure(
+            f"requests/minute, sync of a match: name model, {ms}",
+            f"{rate:.1f} ({rate / LIMIT:.0%}), {throttled} 429s; {totals['created']} created, "
+            f"{totals['rejected']} rejected",
+            "0 429s (informative: one row waits for a write in flight of its name)",
+            None if throttled == 0 else False,
         )
     ]
 
@@ -863,6 +891,7 @@ def audit_cost(ctx: Context) -> list[Figure]:
 WAITING_GROUPS: list[Callable[[Context], list[Figure]]] = [
     *(at(engine_at, latency) for latency in LATENCIES),
     *(at(pool_at, latency) for latency in LATENCIES),
+    at(match_at, LATENCIES[-1]),
     back_to_back,
     fresh_target_after_another,
 ]

@@ -138,7 +138,7 @@ class Delivery:
                 if self.matches is not None
                 else identify.by_field(self.crm, self.spec.mode, self.spec.match, [match])[match]
             )
-            ids = self._unclaimed(row, found)
+            ids = self.unclaimed(row, found)
             if len(ids) == 1:  # the record exists already: it is updated, and remembered
                 return self.update(row, ids[0], {**data, **(then or {})})
             refused = match_refused(self.spec.match, found, ids)
@@ -215,7 +215,7 @@ class Delivery:
             raise NotSettled(until, data, sent, attempts_left, error)
         since = row.state.pending_since if row.state is not None else None
         found = identify.what_was_sent(self.crm, self.spec, row.key, sent, since)
-        ids = self._unclaimed(row, found)
+        ids = self.unclaimed(row, found)
         if len(ids) == 1:
             if sent == data:
                 self._record(row, crm_id=ids[0], synced=True)
@@ -241,7 +241,7 @@ class Delivery:
         """When the row's unanswered create can no longer land (None: no intent, or no wait)."""
         return settle_deadline(row.state.pending_since if row.state else None, self.settle_s)
 
-    def _unclaimed(self, row: WorkRow, found: Found) -> list[str]:
+    def unclaimed(self, row: WorkRow, found: Found) -> list[str]:
         """Candidate ids that no other key of this model holds."""
         return [
             crm_id

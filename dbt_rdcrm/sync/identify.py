@@ -2,7 +2,7 @@
 (for a create whose outcome is unknown) by everything that was sent.
 
 A name alone never identifies a row. Callers also drop candidates that the id map gives to
-another key (:func:`dbt_rdcrm.sync.delivery.Delivery._unclaimed`).
+another key (:func:`dbt_rdcrm.sync.delivery.Delivery.unclaimed`).
 """
 
 from __future__ import annotations

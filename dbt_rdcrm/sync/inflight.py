@@ -5,10 +5,15 @@ else is in flight; an unanswered create is looked up only once it can no longer 
 
 from __future__ import annotations
 
-from dbt_rdcrm.sync.delivered import Delivered, NotSettled, needs_follow_up
+from collections import Counter
+from dataclasses import replace
+
+from dbt_rdcrm.sync.delivered import Delivered, NotSettled, match_refused, needs_follow_up
+from dbt_rdcrm.sync.identify import match_text, record_values
 from dbt_rdcrm.sync.planner import (
     Create,
     Decision,
+    Reject,
     Update,
 )
 from dbt_rdcrm.sync.records import WorkRow
@@ -27,11 +32,67 @@ def parallel(decision: Decision) -> bool:
     return isinstance(decision, Update)
 
 
+class Flying:
+    """What the writes in flight of a ``match:`` model may change in its answers: the match
+    values their payloads hold (as lookups compare them) and the records they write to."""
+
+    def __init__(self, field: str):
+        self.field = field
+        self.texts: Counter[str] = Counter()
+        self.ids: Counter[str] = Counter()
+
+    def _of(self, decision: Create | Update) -> tuple[set[str], set[str]]:
+        ids = {decision.crm_id} if isinstance(decision, Update) else set()
+        return set(record_values(decision.data, self.field)), ids
+
+    def add(self, decision: Create | Update) -> None:
+        texts, ids = self._of(decision)
+        self.texts.update(texts)
+        self.ids.update(ids)
+
+    def remove(self, decision: Create | Update) -> None:
+        texts, ids = self._of(decision)
+        self.texts.subtract(texts)
+        self.ids.subtract(ids)
+        self.texts, self.ids = +self.texts, +self.ids  # drop the counts at zero
+
+    def touch(self, value: str, found) -> bool:
+        """Whether a write in flight may change what ``value`` finds (``found``)."""
+        return match_text(value) in self.texts or any(i in self.ids for i in found.ids)
+
+
 class InFlightWrites:
     """The pool side of a model's sync (a part of :class:`ModelSync`)."""
 
+    def _pooled(self, row: WorkRow, decision: Decision) -> Decision:
+        """A ``match:`` create whose value's answer is kept, and which no write in flight may
+        change, is decided now: the create alone or the update of the one record it adopts
+        (both go to the pool), or its refusal (no request). Anything else is left as it is (it
+        runs alone, once every write in flight is recorded, and looks its value up again if
+        it must)."""
+        if (
+            self.sender is None
+            or self._flying is None
+            or not isinstance(decision, Create)
+            or decision.match is None
+            or decision.then is not None
+        ):
+            return decision
+        found = self.matches.kept(decision.match)  # no request: an answer kept, or none
+        if found is None or self._flying.touch(decision.match, found):
+            return decision
+        ids = self.delivery.unclaimed(row, found)
+        refused = match_refused(self.spec.match, found, ids)
+        if refused is not None:  # as its own lookup would be; no write in flight can change it
+            return Reject(refused.reason, refused.field, operation="match")
+        if ids:
+            return Update(ids[0], decision.data)
+        return replace(decision, match=None, looked_up=False)
+
     def _queue(self, row: WorkRow, decision: Create | Update) -> None:
         self._reserved += decision.requests
+        if self._flying is not None:
+            self._flying.add(decision)
         if isinstance(decision, Create):
             self.delivery.intend(row, decision.data)
             self._intents.append(Job(row, decision))
@@ -67,6 +128,8 @@ class InFlightWrites:
             finished += self.sender.finished(everything=True)
         for sent in sorted(finished, key=follow_up):  # plain answers first, follow-ups last
             self._reserved -= sent.job.decision.requests
+            if self._flying is not None:
+                self._flying.remove(sent.job.decision)
             self._guard_auth(sent.job.row, lambda s=sent: self._answered(s))
 
     def _answered(self, sent: Sent) -> Delivered:

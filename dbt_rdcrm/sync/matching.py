@@ -172,12 +172,17 @@ class MatchAnswers:
             self._fetch(values[:half])
             self._fetch(values[half:])
 
-    def find(self, value: str) -> Found:
-        """The records ``value`` finds: the answer kept for the run, else its own lookup."""
+    def kept(self, value: str) -> Found | None:
+        """The answer kept for ``value`` (None: none is kept; nothing is looked up)."""
         with self._lock:
             kept = self._ids.get(value)
+        return None if kept is None else Found(tuple({"id": i} for i in kept[0]), kept[1])
+
+    def find(self, value: str) -> Found:
+        """The records ``value`` finds: the answer kept for the run, else its own lookup."""
+        kept = self.kept(value)
         if kept is not None:
-            return Found(tuple({"id": i} for i in kept[0]), kept[1])
+            return kept
         found = identify.by_field(self.crm, self.mode, self.field, [value])[value]
         with self._lock:
             self._put(value, found.ids, found.complete)

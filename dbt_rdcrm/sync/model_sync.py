@@ -23,7 +23,7 @@ from dbt_rdcrm.report.results import PLANNED_ID, ModelResult, Outcome, RowIssue
 from dbt_rdcrm.sync import preflight
 from dbt_rdcrm.sync.delivered import Delivered, NotSettled
 from dbt_rdcrm.sync.delivery import Delivery
-from dbt_rdcrm.sync.inflight import InFlightWrites, parallel
+from dbt_rdcrm.sync.inflight import Flying, InFlightWrites, parallel
 from dbt_rdcrm.sync.keys import encode_key
 from dbt_rdcrm.sync.matching import MatchAnswers, Observed
 from dbt_rdcrm.sync.options import BUDGET_SPENT, SyncOptions
@@ -97,6 +97,7 @@ class ModelSync(InFlightWrites, RowOutcomes):
         self._stop_reason: str | None = None
         self._reserved = 0  # requests of writes queued or in flight
         self._intents: list[Job] = []
+        self._flying = Flying(spec.match) if self.matches is not None else None
         self._last_flush = clock()
         self._wait_lookups = 0
 
@@ -180,8 +181,9 @@ class ModelSync(InFlightWrites, RowOutcomes):
             for row, decision in self._decided(work):
                 if self._stop_reason is not None:
                     break
+                decision = self._pooled(row, decision)
                 alone = self.sender is None or not parallel(decision)
-                if alone:
+                if alone and decision.requests:
                     self._settle(everything=True)  # writes in flight are recorded first
                     if self._stop_reason is not None:
                         self._skip(row, self._stop_reason)
@@ -240,7 +242,10 @@ class ModelSync(InFlightWrites, RowOutcomes):
     def _apply(self, row: WorkRow, decision: Decision) -> Delivered:
         if isinstance(decision, Reject):
             return Delivered(
-                Outcome.REJECTED, decision.reason, field=decision.field, operation="decide"
+                Outcome.REJECTED,
+                decision.reason,
+                field=decision.field,
+                operation=decision.operation,
             )
         if isinstance(decision, Wait):
             return Delivered(

@@ -21,6 +21,7 @@ class Reject:
     reason: str
     field: str | None = None
     requests: int = 0
+    operation: str = "decide"  # what the sync log names as the step that refused it
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,8 @@ fewer requests (scripted CRM, in-memory state)."""
 
 from __future__ import annotations
 
+import re
+import threading
 import time
 
 import pytest
@@ -240,3 +242,52 @@ def test_an_answer_dropped_by_a_write_just_recorded_is_paid_within_the_budget(co
     assert crm.requests_sent <= 3
     assert [m for m, _ in crm.calls] == ["GET", "PUT"]  # the list, then K1's update
     assert result.models[0].counts[Outcome.SKIPPED] == 1  # K2, left for the next run
+
+
+class Concurrent(ScriptedCrm):
+    """Counts the creates and updates the CRM is answering at once (each takes a while)."""
+
+    def __init__(self, **fields):
+        super().__init__(**fields)
+        self.lock, self.active, self.most = threading.Lock(), 0, 0
+
+    def _slowly(self, write):
+        with self.lock:
+            self.active += 1
+            self.most = max(self.most, self.active)
+        try:
+            time.sleep(0.02)
+            return write()
+        finally:
+            with self.lock:
+                self.active -= 1
+
+    def create(self, resource, data):
+        return self._slowly(lambda: ScriptedCrm.create(self, resource, data))
+
+    def update(self, resource, record_id, data):
+        return self._slowly(lambda: ScriptedCrm.update(self, resource, record_id, data))
+
+
+def reasons(result) -> list[str]:
+    return [re.sub("[0-9a-f]{24}", "<id>", i.reason) for i in result.models[0].issues]
+
+
+def test_match_creates_and_adoptions_whose_answers_are_known_go_out_together():
+    names = [f"Company {i}" for i in range(12)] + ["Shared", "Shared", "SHARED "]
+    runs = {}
+    for concurrency in (1, 4):
+        crm = Concurrent()
+        held = crm.add("organizations", name="company 3")  # adopted: its update goes out too
+        store = MemoryStore(companies(names))
+        result = run([ORGS], store, crm, concurrency=concurrency)
+        runs[concurrency] = (crm, store, result)
+        assert [r.crm_id for (_, k), r in store.committed.items() if k == "K0004"] == [held]
+    (one_crm, one_store, alone), (crm, store, pooled) = runs[1], runs[4]
+    assert one_crm.most == 1 and crm.most == 4  # the pool was full, not one create at a time
+    # every row ends as it does one write at a time: the shared names included
+    assert outcomes(pooled) == outcomes(alone)
+    assert outcomes(pooled)[Outcome.UPDATED] == 1 and outcomes(pooled)[Outcome.REJECTED] >= 1
+    assert by_key(store) == by_key(one_store)
+    assert reasons(pooled) == reasons(alone)
+    assert len(lookups(crm)) == len(lookups(one_crm))
