@@ -17,11 +17,14 @@ LINE = re.compile(r"RD Station CRM emulator listening on (http://127\.0\.0\.1:\d
 
 
 def run(*args: str) -> subprocess.Popen:
+    """The command as a terminal would start it: a suite started in the background of a shell
+    (``pytest &``) hands its children Ctrl-C ignored, and Python then installs no handler."""
     return subprocess.Popen(
         [sys.executable, "-c", LAUNCH, *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
 
 
