@@ -144,6 +144,8 @@ class Lease:
             self.store.drop_ticket(self.run_id)  # too slow to be seen in time: try again
             return False
         self._wait_from(started)
+        if self._aged(ticket):
+            return False
         if not self._first(self.store.live_tickets(self.now()), ticket, confirmed_only=False):
             self.store.drop_ticket(self.run_id)
             raise LeaseHeld(self._rival() or ticket, self.store.scope)
@@ -153,9 +155,19 @@ class Lease:
             self.store.drop_ticket(self.run_id)
             return False
         self._wait_from(started)
+        if self._aged(ticket):
+            return False
         if not self._first(self.store.live_tickets(self.now()), ticket, confirmed_only=True):
             self.store.drop_ticket(self.run_id)
             raise LeaseHeld(self._rival() or ticket, self.store.scope)
+        return True
+
+    def _aged(self, ticket: LeaseTicket) -> bool:
+        """Whether the work done in the waits took so long that the ticket may expire before
+        the lease is held (it is withdrawn, and the next attempt waits with nothing to do)."""
+        if self.now() - ticket.ticket_at <= dt.timedelta(seconds=self.ttl / 2):
+            return False
+        self.store.drop_ticket(self.run_id)
         return True
 
     def _exclusive(self) -> bool:

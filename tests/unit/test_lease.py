@@ -114,6 +114,22 @@ def test_the_waits_are_filled_with_the_work_handed_over_and_the_rest_is_left():
     assert clock.mono == 0.15 + 0.3 + 0.25  # no wait was left to sleep
 
 
+def test_work_that_outlasts_half_the_ticket_life_is_followed_by_a_fresh_ticket():
+    table, clock = Tickets(), Clock()
+    tickets: list[dt.datetime] = []
+    original = table.add_ticket
+    table.add_ticket = lambda t: (tickets.append(t.ticket_at), original(t))
+
+    def long_scan() -> None:
+        clock.sleep(200)  # a scan of a very large model, longer than half the ttl of 300 s
+
+    holder = lease(table, "a", clock)
+    holder.acquire(meanwhile=[long_scan])
+    assert holder.held
+    assert tickets == [T0, T0 + dt.timedelta(seconds=200)]  # withdrawn, then taken afresh
+    assert table.rows["a"].expires_at == T0 + dt.timedelta(seconds=200 + 300)
+
+
 def test_a_run_no_other_process_can_reach_runs_no_work_in_its_waits():
     table, clock = Tickets(), Clock()
     table.exclusive = True
