@@ -38,6 +38,9 @@ from dbt_rdcrm.sync.records import LeaseTicket, utcnow
 
 DEFAULT_TTL = 300.0
 DEFAULT_SETTLE = 0.2
+# A ticket this close to its expiry (a share of the ttl) counts as lost: another machine's
+# clock may already see it expired.
+EXPIRY_MARGIN = 0.1
 ATTEMPTS = 3
 
 
@@ -51,6 +54,19 @@ class LeaseHeld(RdcrmError):
             f"another sync holds the state of {scope}: run {holder.run_id} ({holder.holder}), "
             f"lease valid until {expires} UTC unless it checkpoints again; wait for it to end "
             "(or, if that run crashed, run `dbt-rdcrm state unlock` and sync again)"
+        )
+
+
+class LeaseLost(RdcrmError):
+    """The run's ticket may have expired while it read (no checkpoint renewed it): it stops
+    before its next write, since another run may hold the state now."""
+
+    def __init__(self, scope: str, expires: dt.datetime, ttl: float):
+        at = expires.replace(microsecond=0).isoformat(sep=" ")
+        super().__init__(
+            f"this run's lease on the state of {scope} ran out at {at} UTC while it was reading "
+            f"(a read longer than the lease's {ttl:g} s without a checkpoint): another sync may "
+            "hold the state now, so nothing more was sent; sync again"
         )
 
 
@@ -104,12 +120,14 @@ class Lease:
     def heartbeat(self) -> None:
         """Push the expiry forward (inside the caller's transaction: it commits), unless it
         was pushed less than a tenth of the ttl ago: checkpoints that follow each other
-        closely cost one statement fewer each."""
+        closely cost one statement fewer each. Raises :class:`LeaseLost` when the ticket may
+        have expired since (a read longer than the ttl): another run may hold the lease."""
         if not self.held:
             return
-        if self._expires is not None and self._expires - self.now() > dt.timedelta(
-            seconds=self.ttl * 0.9
-        ):
+        left = self._expires - self.now() if self._expires is not None else None
+        if left is not None and left < dt.timedelta(seconds=self.ttl * EXPIRY_MARGIN):
+            raise LeaseLost(self.store.scope, self._expires, self.ttl)
+        if left is not None and left > dt.timedelta(seconds=self.ttl * 0.9):
             return
         self._expires = self._expiry()
         self.store.update_ticket(self.run_id, commit=False, expires_at=self._expires)

@@ -177,6 +177,8 @@ class ModelSync(InFlightWrites, RowOutcomes):
                 self._log_model(operation, f"{left:,} row(s) skipped: {reason}")
 
     def _process(self, work) -> None:
+        if not self.options.dry_run:  # a checkpoint before the first write: the lease is
+            self.store.flush()  # checked and renewed after what may have been a long read
         try:
             for row, decision in self._decided(work):
                 if self._stop_reason is not None:

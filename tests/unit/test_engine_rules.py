@@ -218,6 +218,16 @@ def synced_people(n: int, changed: int) -> MemoryStore:
     return store
 
 
+def test_a_model_checkpoints_before_its_first_write_even_when_it_only_updates():
+    """The checkpoint checks and renews the lease after the model's read, however long."""
+    store, crm = synced_people(10, changed=2), ScriptedCrm()
+    flush = store.flush
+    store.flush = lambda: (crm.calls.append(("CHECKPOINT", "")), flush())
+    run([spec()], store, crm)
+    assert crm.calls[0] == ("CHECKPOINT", "")
+    assert [m for m, _ in crm.calls].count("PUT") == 2
+
+
 def test_a_run_that_rewrites_most_synced_rows_is_stopped_before_any_write():
     store, crm = synced_people(120, changed=80), ScriptedCrm()
     (model,) = run([spec()], store, crm).models

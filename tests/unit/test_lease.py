@@ -7,7 +7,7 @@ from dataclasses import replace
 
 import pytest
 
-from dbt_rdcrm.sync.lease import Lease, LeaseHeld
+from dbt_rdcrm.sync.lease import Lease, LeaseHeld, LeaseLost
 from dbt_rdcrm.sync.records import LeaseTicket
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
@@ -201,3 +201,15 @@ def test_only_dead_processes_of_this_host_count_as_dead():
     assert not dead_on_this_host(f"sync on {host} pid {os.getpid()}")
     assert not dead_on_this_host("sync on another-host pid 1")
     assert dead_on_this_host(f"sync on {host} pid 999999999")
+
+
+def test_a_read_longer_than_the_lease_stops_the_run_at_its_next_checkpoint():
+    table, clock = Tickets(), Clock()
+    holder = lease(table, "a", clock)
+    holder.acquire()
+    clock.sleep(200)
+    holder.heartbeat()  # a checkpoint in time: the expiry moves to 200 s + the ttl
+    assert table.rows["a"].expires_at > T0 + dt.timedelta(seconds=450)
+    clock.sleep(280)  # a census of a very large model: no checkpoint for 280 s of the 300
+    with pytest.raises(LeaseLost, match="ran out at .* while it was reading"):
+        holder.heartbeat()
