@@ -54,6 +54,7 @@ def rebuild(spec: SyncSpec, columns: dict[str, str], store, client) -> RebuildRe
                 batch.append((row, decision.data))
             if len(batch) >= BATCH:
                 _settle_batch(spec, store, client, batch, taken, result)
+                store.flush()  # a checkpoint a request: what was found is kept, the lease too
                 batch = []
         if batch:
             _settle_batch(spec, store, client, batch, taken, result)

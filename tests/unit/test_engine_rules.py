@@ -346,3 +346,18 @@ def test_a_spent_budget_leaves_unsettled_creates_to_the_next_run_without_waiting
     ).models
     assert +model.counts == {Outcome.FAILED: 2} and clock.slept == []
     assert crm.requests_sent == 2 and all(store.state(k).pending for k in ("1", "2"))
+
+
+def test_a_long_state_rebuild_checkpoints_after_every_lookup():
+    """What a rebuild found is committed as it goes (and the lease renewed), not at the end."""
+    from dbt_rdcrm.sync.maintenance import rebuild
+
+    store, crm = MemoryStore(people(45)), ScriptedCrm()
+    for i in range(1, 46):
+        crm.add("contacts", name=f"P{i}", emails=[{"email": f"p{i}@a.com"}])
+    flush = store.flush
+    store.flush = lambda: (crm.calls.append(("CHECKPOINT", "")), flush())
+    result = rebuild(spec(), {}, store, crm)
+    assert result.counts["adopted"] + result.counts["in_step"] == 45
+    steps = [m for m, _ in crm.calls]
+    assert steps == ["GET", "CHECKPOINT", "GET", "CHECKPOINT", "GET", "CHECKPOINT"]
