@@ -169,6 +169,7 @@ def open_session(
         store.ensure()
         lease = Lease(store, run_id, holder_description(command))
         lease.acquire(meanwhile=[partial(store.scan_keys, s, columns[s.model]) for s in specs])
+        lease.keep()
         store.on_flush = lease.heartbeat
         memory = None
         try:

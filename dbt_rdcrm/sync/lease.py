@@ -29,6 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -105,6 +106,8 @@ class Lease:
     held: bool = False
     _expires: dt.datetime | None = field(default=None, init=False, repr=False)  # last written
     _meanwhile: list[Callable[[], object]] = field(default_factory=list, init=False, repr=False)
+    _keeper: threading.Thread | None = field(default=None, init=False, repr=False)
+    _stop: threading.Event = field(default_factory=threading.Event, init=False, repr=False)
 
     def acquire(self, meanwhile: Sequence[Callable[[], object]] = ()) -> None:
         """Hold the lease or raise :class:`LeaseHeld` naming the run that holds it.
@@ -117,22 +120,51 @@ class Lease:
                 return
         raise LeaseHeld(self._rival() or self._mine(), self.store.scope)
 
+    def keep(self) -> None:
+        """Renew the ticket from a thread of its own (on its own connection) every tenth of
+        the ttl while the lease is held, so a read longer than the ttl (the census or the rows
+        of a very large model) keeps it. Not where no other process can reach the state."""
+        if not self.held or self._exclusive() or self._keeper is not None:
+            return
+        self._stop.clear()
+        self._keeper = threading.Thread(target=self._keep, name="rdcrm-lease", daemon=True)
+        self._keeper.start()
+
+    def _keep(self) -> None:
+        while not self._stop.wait(self.ttl / 10):
+            expires = self._expiry()
+            try:
+                self.store.update_ticket(self.run_id, expires_at=expires)
+            except Exception:  # noqa: BLE001 - the next tick tries again; a checkpoint stops
+                continue  # the run if the ticket ran out meanwhile (heartbeat)
+            self._expires = expires
+
     def heartbeat(self) -> None:
-        """Push the expiry forward (inside the caller's transaction: it commits), unless it
-        was pushed less than a tenth of the ttl ago: checkpoints that follow each other
-        closely cost one statement fewer each. Raises :class:`LeaseLost` when the ticket may
-        have expired since (a read longer than the ttl): another run may hold the lease."""
+        """At a checkpoint: raise :class:`LeaseLost` when the ticket may have run out (another
+        run may hold the lease now); else, unless the keeper renews it, push the expiry forward
+        (inside the caller's transaction: it commits) when it was pushed more than a tenth of
+        the ttl ago, so checkpoints that follow each other closely cost nothing."""
         if not self.held:
             return
         left = self._expires - self.now() if self._expires is not None else None
-        if left is not None and left < dt.timedelta(seconds=self.ttl * EXPIRY_MARGIN):
+        if (
+            left is not None
+            and left < dt.timedelta(seconds=self.ttl * EXPIRY_MARGIN)
+            and not self._exclusive()
+        ):
             raise LeaseLost(self.store.scope, self._expires, self.ttl)
+        if self._keeper is not None:
+            return
         if left is not None and left > dt.timedelta(seconds=self.ttl * 0.9):
             return
         self._expires = self._expiry()
         self.store.update_ticket(self.run_id, commit=False, expires_at=self._expires)
 
     def release(self) -> None:
+        if self._keeper is not None:
+            self._stop.set()
+            self._keeper.join()
+            self._keeper = None
         if self.held:
             self.store.drop_ticket(self.run_id)
             self.held = False

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from dataclasses import replace
 
 import pytest
 
 from dbt_rdcrm.sync.lease import Lease, LeaseHeld, LeaseLost
-from dbt_rdcrm.sync.records import LeaseTicket
+from dbt_rdcrm.sync.records import LeaseTicket, utcnow
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, 0)
 
@@ -213,3 +214,29 @@ def test_a_read_longer_than_the_lease_stops_the_run_at_its_next_checkpoint():
     clock.sleep(280)  # a census of a very large model: no checkpoint for 280 s of the 300
     with pytest.raises(LeaseLost, match="ran out at .* while it was reading"):
         holder.heartbeat()
+
+
+def test_the_keeper_renews_the_ticket_while_the_run_reads_longer_than_the_ttl():
+    table = Tickets()
+    holder = Lease(table, "a", "sync a", ttl=0.5, settle=0.01)
+    holder.acquire()
+    holder.keep()
+    try:
+        time.sleep(0.8)  # one read longer than the ttl, no checkpoint
+        holder.heartbeat()  # the keeper renewed the ticket: the run goes on
+        assert table.rows["a"].expires_at > utcnow()
+    finally:
+        holder.release()
+    assert table.rows == {} and holder._keeper is None
+
+
+def test_no_keeper_where_no_other_process_can_reach_the_state():
+    table = Tickets()
+    table.exclusive = True
+    holder = Lease(table, "a", "sync a", ttl=0.5, settle=0.01)
+    holder.acquire()
+    holder.keep()
+    assert holder._keeper is None
+    time.sleep(0.6)
+    holder.heartbeat()  # nobody can take the state over: no LeaseLost
+    holder.release()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import secrets
+import time
 
 import pytest
 from fakes import spec as make_spec
@@ -12,7 +13,7 @@ from fakes import spec as make_spec
 from dbt_rdcrm.config.specs import Relation
 from dbt_rdcrm.dbt.warehouse import Warehouse
 from dbt_rdcrm.sync import work as work_module
-from dbt_rdcrm.sync.records import IdMapRow
+from dbt_rdcrm.sync.records import IdMapRow, utcnow
 from dbt_rdcrm.sync.state import StateConfig, StateStore
 
 SCOPE = "https://crm.test/crm/v2"
@@ -125,3 +126,30 @@ def test_keys_the_sync_signed_may_hold_one_id(store, model):
         assert work.doubts == []
     assert store.shared_ids(spec.model) == {}
     assert store.has_ids(spec.model) and not store.has_ids("another_model")
+
+
+def test_the_lease_keeper_renews_on_its_own_connection_while_a_model_is_read(store, model):
+    """A read longer than the lease's life (here 1 s) keeps it; nothing the read does sees the
+    keeper's commits, and the rows come out whole."""
+    from dbt_rdcrm.sync.lease import Lease
+
+    if store.exclusive:
+        pytest.skip("a DuckDB file: no other process can reach the state, no keeper")
+    spec, columns = model
+    lease = Lease(store, "run-long-read", "sync test", ttl=1.0, settle=0.01)
+    lease.acquire()
+    lease.keep()
+    try:
+        first = lease._expires
+        rows = 0
+        for chunk in store.wh.stream(f"select * from {spec.relation.rendered}", chunk_size=10):
+            rows += len(chunk.rows)
+            time.sleep(0.2)  # a slow reader: 7 chunks, 1.4 s in all
+        lease.heartbeat()  # renewed meanwhile: no LeaseLost
+        assert rows == ROWS + 3 and lease._expires > first
+        (expires,) = store.wh.query(
+            f"select expires_at from {store.sql.tables.lease} where run_id = 'run-long-read'"
+        )[0]
+        assert expires.replace(tzinfo=None) > utcnow()
+    finally:
+        lease.release()
