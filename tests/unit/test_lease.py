@@ -222,7 +222,7 @@ def test_the_keeper_renews_the_ticket_while_the_run_reads_longer_than_the_ttl():
     holder.acquire()
     holder.keep()
     try:
-        time.sleep(0.8)  # one read longer than the ttl, no checkpoint
+        time.sleep(0.6)  # one read longer than the ttl, no checkpoint
         holder.heartbeat()  # the keeper renewed the ticket: the run goes on
         assert table.rows["a"].expires_at > utcnow()
     finally:
@@ -233,10 +233,10 @@ def test_the_keeper_renews_the_ticket_while_the_run_reads_longer_than_the_ttl():
 def test_no_keeper_where_no_other_process_can_reach_the_state():
     table = Tickets()
     table.exclusive = True
-    holder = Lease(table, "a", "sync a", ttl=0.5, settle=0.01)
+    holder = Lease(table, "a", "sync a", ttl=0.3, settle=0.01)
     holder.acquire()
     holder.keep()
     assert holder._keeper is None
-    time.sleep(0.6)
+    time.sleep(0.35)
     holder.heartbeat()  # nobody can take the state over: no LeaseLost
     holder.release()

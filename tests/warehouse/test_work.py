@@ -129,14 +129,14 @@ def test_keys_the_sync_signed_may_hold_one_id(store, model):
 
 
 def test_the_lease_keeper_renews_on_its_own_connection_while_a_model_is_read(store, model):
-    """A read longer than the lease's life (here 1 s) keeps it; nothing the read does sees the
-    keeper's commits, and the rows come out whole."""
+    """A read longer than the lease's life (here 0.5 s) keeps it; nothing the read does sees
+    the keeper's commits, and the rows come out whole."""
     from dbt_rdcrm.sync.lease import Lease
 
     if store.exclusive:
         pytest.skip("a DuckDB file: no other process can reach the state, no keeper")
     spec, columns = model
-    lease = Lease(store, "run-long-read", "sync test", ttl=1.0, settle=0.01)
+    lease = Lease(store, "run-long-read", "sync test", ttl=0.5, settle=0.01)
     lease.acquire()
     lease.keep()
     try:
@@ -144,7 +144,7 @@ def test_the_lease_keeper_renews_on_its_own_connection_while_a_model_is_read(sto
         rows = 0
         for chunk in store.wh.stream(f"select * from {spec.relation.rendered}", chunk_size=10):
             rows += len(chunk.rows)
-            time.sleep(0.2)  # a slow reader: 7 chunks, 1.4 s in all
+            time.sleep(0.1)  # a slow reader: 7 chunks, 0.7 s in all
         lease.heartbeat()  # renewed meanwhile: no LeaseLost
         assert rows == ROWS + 3 and lease._expires > first
         (expires,) = store.wh.query(
