@@ -167,7 +167,7 @@ def open_session(
         )
         notices += [f"warning: {w}" for w in getattr(tokens, "warnings", ())]
         store.ensure()
-        lease = Lease(store, run_id, holder_description(command))
+        lease = Lease(store, run_id, holder_description(command), settle=settings.lease_settle)
         lease.acquire(meanwhile=[partial(store.scan_keys, s, columns[s.model]) for s in specs])
         lease.keep()
         store.on_flush = lease.heartbeat

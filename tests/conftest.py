@@ -22,6 +22,8 @@ EMULATOR_ENV = {
     "RDCRM_ACCESS_TOKEN": "emulator-token",
     "RDCRM_RATE_LIMIT": "0",
     "RDCRM_SETTLE_TIMEOUT": "2",  # an unanswered create is looked up 2 s after it left
+    # a ticket on the local server is committed in milliseconds: each claim waits 2 x 0.1 s
+    "RDCRM_LEASE_SETTLE": "0.1",
 }
 
 

@@ -35,11 +35,15 @@ VAR_KEYS = (
     "read_timeout",
     "request_timeout",
     "settle_timeout",
+    "lease_settle",
 )
 IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_$]{0,127}$")
 SECRET_VAR_KEYS = ("access_token", "refresh_token", "client_secret", "token")
 DEFAULT_RATE_LIMIT = 120
 DEFAULT_SETTLE_TIMEOUT = 60.0  # an unanswered create may still land this long after it left
+# A lease ticket is seen by every other run this long after its time: longer than the state's
+# insert and commit take (a warehouse whose commits take longer needs more; see sync.lease).
+DEFAULT_LEASE_SETTLE = 0.2
 DEFAULT_CONCURRENCY = 4  # writes in flight: enough to reach 120/min at 1.5 s a request
 # (vars key, environment variable, default): seconds, each a positive number
 TIMEOUT_SETTINGS = (
@@ -47,6 +51,7 @@ TIMEOUT_SETTINGS = (
     ("read_timeout", "RDCRM_READ_TIMEOUT", DEFAULT_READ_TIMEOUT),
     ("request_timeout", "RDCRM_REQUEST_TIMEOUT", DEFAULT_REQUEST_BUDGET),
     ("settle_timeout", "RDCRM_SETTLE_TIMEOUT", DEFAULT_SETTLE_TIMEOUT),
+    ("lease_settle", "RDCRM_LEASE_SETTLE", DEFAULT_LEASE_SETTLE),
 )
 
 
@@ -71,6 +76,7 @@ class Settings:
     concurrency: int = DEFAULT_CONCURRENCY
     timeouts: Timeouts = Timeouts()
     settle_timeout: float = DEFAULT_SETTLE_TIMEOUT  # see DEFAULT_SETTLE_TIMEOUT
+    lease_settle: float = DEFAULT_LEASE_SETTLE  # see DEFAULT_LEASE_SETTLE
 
 
 def read_project_file(project_dir: Path) -> dict:
@@ -203,6 +209,7 @@ def resolve_settings(
             seconds["connect_timeout"], seconds["read_timeout"], seconds["request_timeout"]
         ),
         settle_timeout=seconds["settle_timeout"],
+        lease_settle=seconds["lease_settle"],
         state_database=str(database) if database else None,
         state_schema=names["state_schema"],
         id_map_table=names["id_map_table"],

@@ -34,11 +34,12 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+from dbt_rdcrm.config.settings import DEFAULT_LEASE_SETTLE
 from dbt_rdcrm.errors import RdcrmError
 from dbt_rdcrm.sync.records import LeaseTicket, utcnow
 
 DEFAULT_TTL = 300.0
-DEFAULT_SETTLE = 0.2
+DEFAULT_SETTLE = DEFAULT_LEASE_SETTLE  # RDCRM_LEASE_SETTLE, vars.rdcrm.lease_settle
 # A ticket this close to its expiry (a share of the ttl) counts as lost: another machine's
 # clock may already see it expired.
 EXPIRY_MARGIN = 0.1
@@ -118,7 +119,15 @@ class Lease:
             if self._try():
                 self.held = True
                 return
-        raise LeaseHeld(self._rival() or self._mine(), self.store.scope)
+        rival = self._rival()
+        if rival is not None:
+            raise LeaseHeld(rival, self.store.scope)
+        raise RdcrmError(
+            f"could not claim the state of {self.store.scope}: writing a lease ticket took "
+            f"longer than lease_settle ({self.settle:g} s) {ATTEMPTS} times, so other runs "
+            "might not see it in time; nothing was sent. Set a larger RDCRM_LEASE_SETTLE "
+            "(or vars.rdcrm.lease_settle), the same for every run of this project"
+        )
 
     def keep(self) -> None:
         """Renew the ticket from a thread of its own (on its own connection) every tenth of

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from dbt_rdcrm.errors import RdcrmError
 from dbt_rdcrm.sync.lease import Lease, LeaseHeld, LeaseLost
 from dbt_rdcrm.sync.records import LeaseTicket, utcnow
 
@@ -240,3 +241,12 @@ def test_no_keeper_where_no_other_process_can_reach_the_state():
     time.sleep(0.35)
     holder.heartbeat()  # nobody can take the state over: no LeaseLost
     holder.release()
+
+
+def test_a_warehouse_too_slow_for_the_settle_time_is_told_to_raise_it():
+    table, clock = Tickets(), Clock()
+    original = table.add_ticket
+    table.add_ticket = lambda t: (clock.sleep(0.3), original(t))  # each commit takes 0.3 s
+    with pytest.raises(RdcrmError, match=r"longer than lease_settle \(0.2 s\) 3 times"):
+        lease(table, "a", clock).acquire()
+    assert table.rows == {}  # every ticket withdrawn

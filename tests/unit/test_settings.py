@@ -40,7 +40,7 @@ def test_vars_problems_are_reported_together_with_their_paths():
         "(RDCRM_ACCESS_TOKEN, ...) or `dbt-rdcrm auth login`",
         "vars.rdcrm.ratelimit: unknown key, expected one of base_url, rate_limit, max_attempts, "
         "concurrency, state_schema, state_database, id_map_table, sync_log_table, lease_table, "
-        "connect_timeout, read_timeout, request_timeout, settle_timeout",
+        "connect_timeout, read_timeout, request_timeout, settle_timeout, lease_settle",
         "vars.rdcrm.rate_limit: got -1, expected a whole number of requests per minute "
         "(0 = no limit)",
     ]
@@ -101,6 +101,15 @@ def test_timeouts_and_attempts_come_from_flags_environment_or_vars():
     )
     assert settings.timeouts == Timeouts(1.0, 5.5, 20.0)
     assert settings.max_attempts == 7
+
+
+def test_the_lease_settle_time_comes_from_the_environment_or_vars():
+    assert resolve_settings({}, {}, "s").lease_settle == 0.2
+    assert resolve_settings({"rdcrm": {"lease_settle": 2}}, {}, "s").lease_settle == 2.0
+    env = {"RDCRM_LEASE_SETTLE": "0.5"}
+    assert resolve_settings({"rdcrm": {"lease_settle": 2}}, env, "s").lease_settle == 0.5
+    with pytest.raises(ConfigError, match="vars.rdcrm.lease_settle: got -1"):
+        resolve_settings({"rdcrm": {"lease_settle": -1}}, {}, "s")
 
 
 def test_a_bad_timeout_names_where_it_may_come_from():
