@@ -216,7 +216,7 @@ def run_audit(
                 return str(record.get("id")) in owners or any(custom.get(s) for s in slugs)
 
             result.listings[resource] = (
-                list_records(client, resource, budget=budget, keep=ours, checkpoint=store.flush)
+                list_records(client, resource, budget=budget, keep=ours)
                 if owners or slugs
                 else Listing(resource)  # nothing synced, nothing to recognise: nothing to read
             )

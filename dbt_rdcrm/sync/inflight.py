@@ -19,8 +19,6 @@ from dbt_rdcrm.sync.planner import (
 from dbt_rdcrm.sync.records import WorkRow
 from dbt_rdcrm.sync.sender import Job, Sent
 
-NAP_SECONDS = 20.0  # the longest wait for unanswered creates between two checkpoints
-
 
 def follow_up(sent: Sent) -> bool:
     return sent.error is not None and needs_follow_up(sent.error)
@@ -165,7 +163,7 @@ class InFlightWrites:
                 if not wait:
                     return
                 earliest = min(later.until for _, later in self._unsettled)
-                self._nap(max(0.0, (earliest - now).total_seconds()))
+                self.sleep(max(0.0, (earliest - now).total_seconds()))
                 continue
             self._settle(everything=True)  # the lookups must see every write recorded
             for item in due:
@@ -175,16 +173,6 @@ class InFlightWrites:
                     self._conclude(row, self.delivery.unsettled(row, later))
                     continue
                 self._guard_auth(row, lambda r=row, n=later: self._resolve(r, n))
-
-    def _nap(self, seconds: float) -> None:
-        """Sleep, checkpointing at least every ``NAP_SECONDS`` (a long settle time would
-        otherwise let the lease run out while the run waits)."""
-        while seconds > 0:
-            step = min(seconds, NAP_SECONDS)
-            self.sleep(step)
-            seconds -= step
-            if seconds > 0:
-                self.store.flush()
 
     def _cannot_resolve(self) -> bool:
         """No lookup can go now: the credentials were refused, or ``--max-requests`` cannot pay

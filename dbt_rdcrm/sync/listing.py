@@ -79,11 +79,9 @@ def list_records(
     *,
     budget: Callable[[], int | None] = lambda: None,
     keep: Callable[[dict], bool] = lambda record: True,
-    checkpoint: Callable[[], None] = lambda: None,
 ) -> Listing:
     """Read every record of ``resource``, keeping those ``keep`` accepts; ``budget`` returns
-    the requests still allowed (None: no limit). ``checkpoint`` runs between windows (up to
-    50 requests apart): a long listing keeps the lease."""
+    the requests still allowed (None: no limit)."""
     listing = Listing(resource)
     seen: set[str] = set()
     since = EPOCH
@@ -126,7 +124,6 @@ def list_records(
                 f"({rdql_time(since)}): the CRM cannot list them all"
             )
         since = latest
-        checkpoint()
 
 
 def cost_notice(specs, known: dict[str, int]) -> list[str]:
